@@ -1,0 +1,175 @@
+// MetaStore: the metadata state machine of a Tandem master (segments, objects, replicas, space).
+//
+// Contract:
+// - Pure: no I/O, no threads, no clock. Every method that depends on time takes `now_ms`.
+// - Thread-safe: 1024 shards keyed by a stable xxh64 hash of the key, each with its own mutex;
+//   segment space has one mutex taken only by operations that allocate or free space. Lock order:
+//   shards in ascending index, then space, then whatever the EntrySink takes.
+// - Deterministic: every state change is an OpLogEntry describing the *effect*. Client operations
+//   decide the effect, pass the entry to the EntrySink (which sequences it) and apply it with
+//   ApplyLocked -- the same code `Apply` runs on a standby. Soft state (leases, soft-pin
+//   deadlines, client heartbeats, LRU ticks) is never logged.
+// - Apply is idempotent by sequence id: entries at or below applied_seq() are ignored.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "meta/entry_sink.h"
+#include "tandem/v1/oplog.pb.h"
+
+namespace tandem::meta {
+
+inline constexpr int kShardCount = 1024;
+
+struct Options {
+  uint64_t max_key_bytes = 4096;              // --max-key-bytes
+  uint64_t max_object_size = 1ull << 40;      // --max-object-size (1 TiB)
+  uint64_t max_segment_size = 1ull << 50;     // --max-segment-size (1 PiB)
+  uint32_t max_replicas = 16;                 // --max-replicas
+  uint64_t lease_ttl_ms = 5000;               // --lease-ttl-default-ms: read lease per Get
+  uint64_t soft_pin_ttl_ms = 30 * 60 * 1000;  // --soft-pin-ttl-ms
+  uint64_t put_timeout_ms = 30000;            // --put-timeout-ms: PROCESSING puts older are reaped
+  uint64_t client_ttl_ms = 10000;             // --client-ttl-ms: silent clients lose segments
+  double eviction_high_watermark = 0.95;      // --eviction-high-watermark
+  double eviction_ratio = 0.05;               // --eviction-ratio: fraction of capacity freed
+};
+
+struct SegmentSpec {
+  std::string id;  // empty: use name
+  std::string name;
+  uint64_t base = 0;
+  uint64_t size = 0;
+  std::string endpoint;
+};
+
+enum class ReplicaState : uint8_t { kProcessing = 1, kComplete = 2 };
+
+// A replica as clients see it (resolved segment names, absolute address).
+struct ReplicaView {
+  std::string segment_id;
+  std::string segment_name;
+  std::string endpoint;
+  uint64_t offset = 0;
+  uint64_t address = 0;
+  uint64_t size = 0;
+  ReplicaState state = ReplicaState::kProcessing;
+};
+
+struct PutStartArgs {
+  std::string_view key;
+  uint64_t value_size = 0;
+  uint32_t replica_num = 1;  // 0 is treated as 1
+  std::string_view preferred_segment;  // segment id, optional
+  std::string_view client_id;
+  bool soft_pin = false;
+};
+
+struct GetResult {
+  std::vector<ReplicaView> replicas;
+  uint64_t lease_ttl_ms = 0;
+};
+
+struct RemoveAllResult {
+  uint64_t removed = 0;
+  uint64_t kept = 0;
+};
+
+struct Stats {
+  uint64_t applied_seq = 0;
+  uint64_t object_count = 0;
+  uint64_t processing_count = 0;
+  uint64_t segment_count = 0;
+  uint64_t bytes_used = 0;
+  uint64_t bytes_total = 0;
+  uint64_t evicted_objects = 0;  // cumulative, this process
+  uint64_t evictions = 0;        // eviction rounds, this process
+  uint64_t reaped_puts = 0;      // PROCESSING puts discarded by timeout
+  uint64_t expired_clients = 0;
+};
+
+struct SegmentInfo {
+  uint32_t handle = 0;
+  SegmentSpec spec;
+  std::string owner_client_id;
+  uint64_t used = 0;
+};
+
+// Read-only view of one object, for invariant checks, dumps and verification.
+struct ObjectInfo {
+  std::string key;
+  uint64_t value_size = 0;
+  ReplicaState state = ReplicaState::kProcessing;
+  uint64_t owner_client_hash = 0;
+  bool soft_pin = false;
+  uint64_t lease_deadline_ms = 0;  // soft state
+  struct Placement {
+    uint32_t segment_handle = 0;
+    uint64_t offset = 0;
+    uint64_t size = 0;
+  };
+  std::vector<Placement> replicas;
+};
+
+class MetaStore {
+ public:
+  // `sink` must outlive the store; it sequences every entry the store produces.
+  MetaStore(const Options& options, EntrySink* sink);
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  const Options& options() const;
+
+  // ---- Client operations (leader). Each produces at most one entry on success. ----
+  Status MountSegment(const SegmentSpec& spec, std::string_view client_id, uint64_t now_ms);
+  Status UnmountSegment(std::string_view segment_id, std::string_view client_id, uint64_t now_ms);
+  StatusOr<std::vector<ReplicaView>> PutStart(const PutStartArgs& args, uint64_t now_ms);
+  Status PutEnd(std::string_view key, std::string_view client_id, uint64_t now_ms);
+  Status PutRevoke(std::string_view key, std::string_view client_id, uint64_t now_ms);
+  // Grants (extends) a read lease of options().lease_ttl_ms. Not logged.
+  StatusOr<GetResult> GetReplicaList(std::string_view key, uint64_t now_ms);
+  bool ExistKey(std::string_view key) const;
+  Status Remove(std::string_view key, uint64_t now_ms);
+  RemoveAllResult RemoveAll(uint64_t now_ms);
+  // Heartbeat. CLIENT_NOT_FOUND for a client that owns no segment (it should remount).
+  Status Ping(std::string_view client_id, uint64_t now_ms);
+
+  // ---- Maintenance (leader), driven by a timer outside the store. Return how many acted on. --
+  uint64_t ReapStalePuts(uint64_t now_ms);
+  uint64_t ExpireClients(uint64_t now_ms);
+  // Evicts when used/total > high watermark, until eviction_ratio of capacity is freed.
+  uint64_t EvictIfNeeded(uint64_t now_ms);
+
+  // ---- Replication / replay ----
+  // Applies an entry produced by a leader. Entries at or below applied_seq() are ignored (OK).
+  // A malformed payload or an effect that contradicts the state (e.g. an allocation overlapping
+  // used space) returns INTERNAL and changes nothing.
+  Status Apply(const tandem::v1::OpLogEntry& entry);
+  // Soft state after promotion: every object gets a fresh lease, every client a fresh TTL.
+  void RefreshSoftState(uint64_t now_ms);
+
+  // ---- Introspection ----
+  uint64_t applied_seq() const;
+  Stats GetStats() const;
+  std::vector<SegmentInfo> ListSegments() const;
+  // Order-independent digest of the replicated state (objects and segments; leases excluded).
+  // Two stores with equal digests at the same applied_seq hold the same state.
+  uint64_t StateDigest() const;
+  // Digest of one shard's objects (for verification).
+  uint64_t ShardDigest(int shard) const;
+  static int ShardOf(std::string_view key);
+  // Visits every object under its shard lock (shards in order). Must not call back into the store.
+  void ForEachObject(const std::function<void(const ObjectInfo&)>& visit) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::meta
