@@ -5,7 +5,7 @@ PKGS=(cmake ninja-build g++ make pkg-config curl clang-format
       etcd-server etcd-client
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
       libxxhash-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libcpp-httplib-dev
-      libgtest-dev libgmock-dev libbenchmark-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev libfmt-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
