@@ -25,7 +25,7 @@ class Sequencer : public meta::EntrySink {
   void Close(Status status);
   void Open(uint64_t epoch, uint64_t next_seq);
 
-  // Called after each successful append, outside no lock of ours but under MetaStore's locks:
+  // Called after each successful append, under the sequencer's mutex and MetaStore's locks:
   // must not block (e.g. notify a condition variable). Set before traffic starts.
   void SetAppendListener(std::function<void(uint64_t seq)> listener);
 
