@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "meta/entry_sink.h"
 #include "tandem/v1/oplog.pb.h"
+#include "tandem/v1/state.pb.h"
 
 namespace tandem::meta {
 
@@ -116,6 +117,18 @@ struct ObjectInfo {
   std::vector<Placement> replicas;
 };
 
+// An immutable copy of the replicated state at one sequence id (full sync, snapshots).
+class StateImage {
+ public:
+  virtual ~StateImage() = default;
+  virtual const tandem::v1::StateHeader& header() const = 0;
+  // Emits every object, shard by shard, in chunks of at most `max_objects`. Stops early when
+  // `emit` returns false. Safe to call from any thread while the store keeps changing.
+  virtual void ForEachChunk(size_t max_objects,
+                            const std::function<bool(const tandem::v1::ObjectChunk&)>& emit)
+      const = 0;
+};
+
 class MetaStore {
  public:
   // `sink` must outlive the store; it sequences every entry the store produces.
@@ -151,6 +164,18 @@ class MetaStore {
   // A malformed payload or an effect that contradicts the state (e.g. an allocation overlapping
   // used space) returns INTERNAL and changes nothing.
   Status Apply(const tandem::v1::OpLogEntry& entry);
+  // Copies the state at one seq: briefly holds every shard lock and the space lock (a copy of
+  // the in-memory tables, no serialization under the locks).
+  std::unique_ptr<StateImage> CaptureImage() const;
+  // Replaces the whole state with an image (standby full sync, snapshot load). `next_chunk`
+  // fills the next chunk and returns false when there are no more. Every record is validated
+  // (overlaps, unknown handles, duplicates); on error returns INTERNAL and leaves the store
+  // empty with applied_seq 0 -- never half-loaded. Objects get a fresh lease from now_ms.
+  Status LoadImage(const tandem::v1::StateHeader& header,
+                   const std::function<bool(tandem::v1::ObjectChunk*)>& next_chunk,
+                   uint64_t now_ms);
+  uint64_t applied_epoch() const;
+
   // Soft state after promotion: every object gets a fresh lease, every client a fresh TTL.
   void RefreshSoftState(uint64_t now_ms);
 
