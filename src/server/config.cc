@@ -1,0 +1,212 @@
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <sstream>
+#include <string_view>
+
+namespace tandem::server {
+namespace {
+
+constexpr int kConfigErrorExitCode = 2;
+
+void AddFlags(CLI::App& app, MasterConfig& c) {
+  app.add_option("--config", c.config_file,
+                 "YAML file of settings (keys are flag names with underscores); flags win");
+  app.add_option("--listen", c.listen, "gRPC address of the client API (host:port)");
+  app.add_option("--http", c.http, "HTTP address of /metrics /healthz /readyz /status");
+  app.add_option("--data-dir", c.data_dir, "data directory (created if missing, locked)");
+  app.add_option("--node-id", c.node_id, "node id (default: tandem-<listen port>)");
+  app.add_option("--max-key-bytes", c.max_key_bytes, "longest accepted key");
+  app.add_option("--max-object-size", c.max_object_size, "largest accepted object (bytes)");
+  app.add_option("--max-segment-size", c.max_segment_size, "largest accepted segment (bytes)");
+  app.add_option("--max-replicas", c.max_replicas, "most replicas one object may ask for");
+  app.add_option("--lease-ttl-default-ms", c.lease_ttl_default_ms,
+                 "read lease granted by each GetReplicaList");
+  app.add_option("--soft-pin-ttl-ms", c.soft_pin_ttl_ms, "how long a soft pin protects an object");
+  app.add_option("--put-timeout-ms", c.put_timeout_ms,
+                 "PROCESSING puts older than this are reaped");
+  app.add_option("--client-ttl-ms", c.client_ttl_ms,
+                 "a client silent this long loses its segments");
+  app.add_option("--eviction-high-watermark", c.eviction_high_watermark,
+                 "evict when used/total exceeds this, in (0, 1]");
+  app.add_option("--eviction-ratio", c.eviction_ratio,
+                 "fraction of capacity one eviction round frees, in (0, 1)");
+  app.add_option("--maintenance-interval-ms", c.maintenance_interval_ms,
+                 "period of put reaping, client expiry and eviction");
+  app.add_option("--oplog-buffer-bytes", c.oplog_buffer_bytes, "in-memory OpLog window (bytes)");
+  app.add_option("--oplog-buffer-entries", c.oplog_buffer_entries,
+                 "in-memory OpLog window (entries)");
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off");
+}
+
+// Gives every option the file sets, unless the command line already did. Returns an error line,
+// or an empty string.
+std::string ApplyYamlFile(CLI::App& app, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return "cannot read config file " + path + ": " + e.what();
+  }
+  if (root.IsNull()) return "";  // an empty file sets nothing
+  if (!root.IsMap()) return "config file " + path + ": expected a map of setting: value";
+  for (const auto& item : root) {
+    const std::string key = item.first.as<std::string>();
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    CLI::Option* option = app.get_option_no_throw("--" + flag);
+    // One spelling per setting (underscores); --config and --help are not settings.
+    const bool known = option != nullptr && key.find('-') == std::string::npos &&
+                       flag != "config" && flag != "help";
+    if (!known) return "config file " + path + ": unknown key '" + key + "'";
+    if (!item.second.IsScalar()) {
+      return "config file " + path + ": key '" + key + "' must have a single value";
+    }
+    if (option->count() > 0) continue;  // the command line wins
+    try {
+      option->add_result(item.second.as<std::string>());
+      option->run_callback();
+    } catch (const CLI::Error& e) {
+      return "config file " + path + ": key '" + key + "': " + e.what();
+    }
+  }
+  return "";
+}
+
+// "0.95", "3": as a user would write it (std::to_string gives "3.000000").
+std::string FormatNumber(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+ConfigParseResult ConfigError(std::string message) {
+  return ConfigParseResult{std::nullopt, kConfigErrorExitCode, std::move(message)};
+}
+
+}  // namespace
+
+bool SplitHostPort(const std::string& address, std::string* host, int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
+  std::string host_part = address.substr(0, colon);
+  if (host_part.front() == '[') {
+    if (host_part.size() < 3 || host_part.back() != ']') return false;
+    host_part = host_part.substr(1, host_part.size() - 2);
+  } else if (host_part.find(':') != std::string::npos) {
+    return false;  // an IPv6 literal needs brackets
+  }
+  const std::string_view port_text = std::string_view(address).substr(colon + 1);
+  int value = 0;
+  auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  if (error != std::errc() || end != port_text.data() + port_text.size() || value < 0 ||
+      value > 65535) {
+    return false;
+  }
+  *host = std::move(host_part);
+  *port = value;
+  return true;
+}
+
+std::string ValidateMasterConfig(const MasterConfig& c) {
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(c.listen, &host, &port)) {
+    return "invalid --listen '" + c.listen + "': expected host:port";
+  }
+  if (!SplitHostPort(c.http, &host, &port)) {
+    return "invalid --http '" + c.http + "': expected host:port";
+  }
+  if (c.data_dir.empty()) return "invalid --data-dir: must not be empty";
+  struct Positive {
+    const char* flag;
+    uint64_t value;
+  };
+  const std::array<Positive, 11> positives = {{
+      {"--max-key-bytes", c.max_key_bytes},
+      {"--max-object-size", c.max_object_size},
+      {"--max-segment-size", c.max_segment_size},
+      {"--max-replicas", c.max_replicas},
+      {"--lease-ttl-default-ms", c.lease_ttl_default_ms},
+      {"--soft-pin-ttl-ms", c.soft_pin_ttl_ms},
+      {"--put-timeout-ms", c.put_timeout_ms},
+      {"--client-ttl-ms", c.client_ttl_ms},
+      {"--maintenance-interval-ms", c.maintenance_interval_ms},
+      {"--oplog-buffer-bytes", c.oplog_buffer_bytes},
+      {"--oplog-buffer-entries", c.oplog_buffer_entries},
+  }};
+  for (const Positive& p : positives) {
+    if (p.value == 0) return std::string("invalid ") + p.flag + " 0: must be > 0";
+  }
+  if (!(c.eviction_high_watermark > 0 && c.eviction_high_watermark <= 1)) {
+    return "invalid --eviction-high-watermark " + FormatNumber(c.eviction_high_watermark) +
+           ": must be in (0, 1]";
+  }
+  if (!(c.eviction_ratio > 0 && c.eviction_ratio < 1)) {
+    return "invalid --eviction-ratio " + FormatNumber(c.eviction_ratio) + ": must be in (0, 1)";
+  }
+  static constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                              "error", "critical", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {
+    return "invalid --log-level '" + c.log_level +
+           "': expected trace, debug, info, warn, error, critical or off";
+  }
+  return "";
+}
+
+ConfigParseResult ParseMasterConfig(int argc, const char* const* argv) {
+  MasterConfig config;
+  CLI::App app("tandem-master: highly available metadata master of a KV-cache store",
+               "tandem-master");
+  app.option_defaults()->always_capture_default();
+  AddFlags(app, config);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return ConfigParseResult{std::nullopt, 0, app.help()};
+  } catch (const CLI::ParseError& e) {
+    return ConfigError(e.what());
+  }
+  if (!config.config_file.empty()) {
+    std::string error = ApplyYamlFile(app, config.config_file);
+    if (!error.empty()) return ConfigError(std::move(error));
+  }
+  std::string error = ValidateMasterConfig(config);
+  if (!error.empty()) return ConfigError(std::move(error));
+  if (config.node_id.empty()) {
+    std::string host;
+    int port = 0;
+    SplitHostPort(config.listen, &host, &port);
+    config.node_id = "tandem-" + std::to_string(port);
+  }
+  return ConfigParseResult{std::move(config), 0, ""};
+}
+
+meta::Options ToMetaOptions(const MasterConfig& c) {
+  meta::Options options;
+  options.max_key_bytes = c.max_key_bytes;
+  options.max_object_size = c.max_object_size;
+  options.max_segment_size = c.max_segment_size;
+  options.max_replicas = c.max_replicas;
+  options.lease_ttl_ms = c.lease_ttl_default_ms;
+  options.soft_pin_ttl_ms = c.soft_pin_ttl_ms;
+  options.put_timeout_ms = c.put_timeout_ms;
+  options.client_ttl_ms = c.client_ttl_ms;
+  options.eviction_high_watermark = c.eviction_high_watermark;
+  options.eviction_ratio = c.eviction_ratio;
+  return options;
+}
+
+oplog::LogBufferOptions ToLogBufferOptions(const MasterConfig& c) {
+  oplog::LogBufferOptions options;
+  options.max_bytes = c.oplog_buffer_bytes;
+  options.max_entries = c.oplog_buffer_entries;
+  return options;
+}
+
+}  // namespace tandem::server

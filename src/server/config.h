@@ -1,0 +1,59 @@
+// MasterConfig: every setting of tandem-master, from flags and an optional YAML file.
+//
+// Flags and YAML keys are the same names (`--lease-ttl-default-ms` <-> `lease_ttl_default_ms`);
+// a flag given on the command line beats the file. Unknown keys and out-of-range values are
+// errors: a master never starts with a setting it did not understand.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "meta/meta_store.h"
+#include "oplog/log_buffer.h"
+
+namespace tandem::server {
+
+struct MasterConfig {
+  std::string listen = "127.0.0.1:50051";  // gRPC client API
+  std::string http = "127.0.0.1:9003";     // /metrics, /healthz, /readyz, /status
+  std::string data_dir = "./tandem-data";
+  std::string node_id;  // default: "tandem-" + listen port
+  uint64_t max_key_bytes = 4096;
+  uint64_t max_object_size = 1ull << 40;
+  uint64_t max_segment_size = 1ull << 50;
+  uint32_t max_replicas = 16;
+  uint64_t lease_ttl_default_ms = 5000;
+  uint64_t soft_pin_ttl_ms = 30 * 60 * 1000;
+  uint64_t put_timeout_ms = 30000;
+  uint64_t client_ttl_ms = 10000;
+  double eviction_high_watermark = 0.95;
+  double eviction_ratio = 0.05;
+  uint64_t maintenance_interval_ms = 200;
+  uint64_t oplog_buffer_bytes = 256ull << 20;
+  uint64_t oplog_buffer_entries = 1 << 20;
+  std::string log_level = "info";
+  std::string config_file;  // --config, empty when none
+};
+
+// Outcome of parsing a command line: a config to run with, or text to print and an exit code
+// (0 after --help, 2 for any configuration error, with a one-line message).
+struct ConfigParseResult {
+  std::optional<MasterConfig> config;
+  int exit_code = 0;
+  std::string message;
+};
+
+ConfigParseResult ParseMasterConfig(int argc, const char* const* argv);
+
+// Range checks shared by flags and YAML. Returns an empty string when valid, else one line that
+// names the flag.
+std::string ValidateMasterConfig(const MasterConfig& config);
+
+meta::Options ToMetaOptions(const MasterConfig& config);
+oplog::LogBufferOptions ToLogBufferOptions(const MasterConfig& config);
+
+// Splits "host:port" ("[::1]:port" for IPv6). False when malformed or the port is not 0..65535.
+bool SplitHostPort(const std::string& address, std::string* host, int* port);
+
+}  // namespace tandem::server

@@ -1,0 +1,90 @@
+// MasterServer: one standalone Tandem master. Owns the state machine, its log and every
+// endpoint, and wires them: Start() brings them up in order (data-dir lock, gRPC, HTTP,
+// maintenance) and Shutdown() takes them down in reverse. Start and Shutdown are called from
+// one thread; everything they start is thread-safe. gRPC stays out of this header.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "meta/meta_store.h"
+#include "oplog/log_buffer.h"
+#include "oplog/sequencer.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/node_status.h"
+#include "server/request_executor.h"
+#include "server/server_metrics.h"
+#include "server/write_gate.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace tandem::server {
+
+class DataDirLock;
+class HttpServer;
+class Maintenance;
+class MasterService;
+
+class MasterServer {
+ public:
+  // `clock` may be null (system clock); when given it is borrowed and must outlive this.
+  explicit MasterServer(MasterConfig config, Clock* clock = nullptr);
+  ~MasterServer();  // shuts down
+  MasterServer(const MasterServer&) = delete;
+  MasterServer& operator=(const MasterServer&) = delete;
+
+  // INVALID_STATE when the data dir is locked by another master, UNAVAILABLE when an address
+  // cannot be bound; the message says which. On error nothing is left running.
+  Status Start();
+  // Stops accepting, gives in-flight RPCs up to `grace`, cancels the rest, then stops HTTP and
+  // maintenance and releases the data dir. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+  // Bound addresses (a requested port 0 is resolved); valid after Start.
+  const std::string& listen_address() const { return listen_address_; }
+  const std::string& http_address() const { return http_address_; }
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const;
+
+  const MasterConfig& config() const { return config_; }
+  meta::MetaStore& store() { return store_; }
+  metrics::Registry& registry() { return registry_; }
+
+ private:
+  Status StartGrpc();
+  Status StartHttp();
+
+  const MasterConfig config_;
+  std::unique_ptr<Clock> owned_clock_;
+  Clock* const clock_;
+  std::unique_ptr<DataDirLock> data_dir_lock_;
+
+  oplog::LogBuffer log_buffer_;
+  oplog::Sequencer sequencer_;
+  meta::MetaStore store_;
+
+  metrics::Registry registry_;
+  RpcMetrics rpc_metrics_;
+  NodeStatusReporter reporter_;
+  std::unique_ptr<WriteGate> write_gate_;
+  RequestExecutor executor_;
+
+  // Declared before the gRPC server so the server is destroyed first.
+  std::unique_ptr<MasterService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<Maintenance> maintenance_;
+
+  std::string listen_address_;
+  std::string http_address_;
+  int grpc_port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace tandem::server
