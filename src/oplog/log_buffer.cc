@@ -32,9 +32,35 @@ void LogBuffer::EvictLocked() {
   // Always keep the newest entry, even when it alone exceeds the byte bound.
   while (entries_.size() > 1 &&
          (entries_.size() > options_.max_entries || bytes_ > options_.max_bytes)) {
-    bytes_ -= EntryCost(entries_.front());
-    entries_.pop_front();
+    if (!MayEvictFrontLocked()) return;
+    PopFrontLocked();
   }
+}
+
+bool LogBuffer::MayEvictFrontLocked() {
+  const uint64_t front = entries_.front().sequence_id();
+  bool needed = false;
+  for (const auto& [id, seq] : holds_) needed = needed || seq <= front;
+  if (!needed) return true;
+  // Slack for holds: up to twice the bounds. Beyond that the holds in the way are dropped, so a
+  // stuck full sync costs at most one extra window of memory.
+  if (entries_.size() <= 2 * options_.max_entries && bytes_ <= 2 * options_.max_bytes) {
+    return false;
+  }
+  for (auto it = holds_.begin(); it != holds_.end();) {
+    if (it->second <= front) {
+      it = holds_.erase(it);
+      ++holds_dropped_;
+    } else {
+      ++it;
+    }
+  }
+  return true;
+}
+
+void LogBuffer::PopFrontLocked() {
+  bytes_ -= EntryCost(entries_.front());
+  entries_.pop_front();
 }
 
 StatusOr<std::vector<tandem::v1::OpLogEntry>> LogBuffer::EntriesSince(uint64_t after_seq,
@@ -59,10 +85,38 @@ StatusOr<std::vector<tandem::v1::OpLogEntry>> LogBuffer::EntriesSince(uint64_t a
 
 void LogBuffer::TruncateBefore(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
-  while (!entries_.empty() && entries_.front().sequence_id() < seq) {
-    bytes_ -= EntryCost(entries_.front());
-    entries_.pop_front();
-  }
+  for (const auto& [id, held] : holds_) seq = std::min(seq, held);
+  while (!entries_.empty() && entries_.front().sequence_id() < seq) PopFrontLocked();
+}
+
+void LogBuffer::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.clear();
+  bytes_ = 0;
+  holds_.clear();
+}
+
+uint64_t LogBuffer::Hold(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_hold_id_++;
+  holds_.emplace(id, seq);
+  return id;
+}
+
+void LogBuffer::Release(uint64_t hold_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  holds_.erase(hold_id);
+  EvictLocked();  // what the hold kept beyond the bounds goes now
+}
+
+bool LogBuffer::HoldActive(uint64_t hold_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return holds_.count(hold_id) > 0;
+}
+
+uint64_t LogBuffer::holds_dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return holds_dropped_;
 }
 
 uint64_t LogBuffer::first_seq() const {

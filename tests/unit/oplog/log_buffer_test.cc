@@ -82,5 +82,74 @@ TEST(LogBufferTest, TruncateBefore) {
   EXPECT_EQ(buffer.first_seq(), 0u);
 }
 
+TEST(LogBufferTest, HoldKeepsTheTailBeyondTheBoundUntilReleased) {
+  LogBuffer buffer({.max_bytes = 1 << 30, .max_entries = 4});
+  for (uint64_t seq = 1; seq <= 4; ++seq) ASSERT_TRUE(buffer.Append(Entry(seq)).ok());
+  const uint64_t hold = buffer.Hold(3);
+  for (uint64_t seq = 5; seq <= 8; ++seq) ASSERT_TRUE(buffer.Append(Entry(seq)).ok());
+  // 1 and 2 are not held and go; 3.. stay although the window is over its 4 entries.
+  EXPECT_EQ(buffer.first_seq(), 3u);
+  EXPECT_EQ(buffer.size_entries(), 6u);
+  EXPECT_TRUE(buffer.HoldActive(hold));
+  auto tail = buffer.EntriesSince(2, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->size(), 6u);
+  buffer.Release(hold);
+  EXPECT_FALSE(buffer.HoldActive(hold));
+  EXPECT_EQ(buffer.size_entries(), 4u);  // back within bounds at once
+  EXPECT_EQ(buffer.first_seq(), 5u);
+}
+
+TEST(LogBufferTest, HoldIsDroppedPastTwiceTheBound) {
+  LogBuffer buffer({.max_bytes = 1 << 30, .max_entries = 4});
+  const uint64_t hold = buffer.Hold(1);
+  for (uint64_t seq = 1; seq <= 8; ++seq) ASSERT_TRUE(buffer.Append(Entry(seq)).ok());
+  EXPECT_TRUE(buffer.HoldActive(hold));
+  EXPECT_EQ(buffer.first_seq(), 1u);  // 8 entries = exactly twice the bound
+  ASSERT_TRUE(buffer.Append(Entry(9)).ok());
+  EXPECT_FALSE(buffer.HoldActive(hold));
+  EXPECT_EQ(buffer.holds_dropped(), 1u);
+  EXPECT_EQ(buffer.size_entries(), 4u);
+  EXPECT_EQ(buffer.EntriesSince(0, 10).status().code(), ErrorCode::kInvalidState);
+  buffer.Release(hold);  // releasing a dropped hold is harmless
+}
+
+TEST(LogBufferTest, HoldSlackAlsoAppliesToBytes) {
+  LogBuffer buffer({.max_bytes = 2000, .max_entries = 1000});
+  const uint64_t hold = buffer.Hold(1);
+  uint64_t seq = 1;
+  while (buffer.size_bytes() <= 2000) ASSERT_TRUE(buffer.Append(Entry(seq++, 100)).ok());
+  EXPECT_TRUE(buffer.HoldActive(hold));  // over the bound, within twice it
+  EXPECT_EQ(buffer.first_seq(), 1u);
+  while (buffer.HoldActive(hold)) {
+    ASSERT_LT(seq, 1000u);
+    ASSERT_TRUE(buffer.Append(Entry(seq++, 100)).ok());
+  }
+  EXPECT_LE(buffer.size_bytes(), 2000u);
+}
+
+TEST(LogBufferTest, TruncateBeforeStopsAtAHold) {
+  LogBuffer buffer({});
+  for (uint64_t seq = 1; seq <= 10; ++seq) ASSERT_TRUE(buffer.Append(Entry(seq)).ok());
+  const uint64_t hold = buffer.Hold(4);
+  buffer.TruncateBefore(8);
+  EXPECT_EQ(buffer.first_seq(), 4u);
+  buffer.Release(hold);
+  buffer.TruncateBefore(8);
+  EXPECT_EQ(buffer.first_seq(), 8u);
+}
+
+TEST(LogBufferTest, ClearDropsEntriesAndHolds) {
+  LogBuffer buffer({});
+  for (uint64_t seq = 1; seq <= 10; ++seq) ASSERT_TRUE(buffer.Append(Entry(seq)).ok());
+  const uint64_t hold = buffer.Hold(2);
+  buffer.Clear();
+  EXPECT_EQ(buffer.size_entries(), 0u);
+  EXPECT_EQ(buffer.size_bytes(), 0u);
+  EXPECT_FALSE(buffer.HoldActive(hold));
+  ASSERT_TRUE(buffer.Append(Entry(500)).ok());  // an empty buffer accepts any next seq
+  EXPECT_EQ(buffer.first_seq(), 500u);
+}
+
 }  // namespace
 }  // namespace tandem::oplog

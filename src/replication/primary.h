@@ -1,0 +1,116 @@
+// ReplicationPrimary: the primary side of tandem.v1.Replication/Sync (DESIGN §2-3).
+//
+// One bidirectional stream per standby. On the standby's hello the primary checks who is asking
+// (cluster id, not itself, this node currently serving as primary), then decides:
+// - INCREMENTAL when the standby's (last_epoch, last_seq) is a prefix of our history and the log
+//   after last_seq is still in the LogBuffer window;
+// - FULL_SYNC otherwise (new standby, out of the window, diverged): an image captured from the
+//   MetaStore is streamed in chunks, then the log after the image's seq. A LogBuffer hold keeps
+//   that tail while the image is in flight.
+// Either way the stream then carries batches of the log; the standby acknowledges what it applied
+// on the same stream. Each stream has one sender thread that sleeps until NotifyAppended (or a
+// timer) wakes it, and keeps at most one write in flight.
+//
+// Batching: a stream that sent no entries for batch_timeout_ms sends a new entry at once (low
+// latency for sparse writes); otherwise entries accumulate until batch_size of them are pending,
+// batch_timeout_ms passed since the last batch, or Flush() is called (sync-mode writers are
+// waiting; AckWaiter's on_wait hook). Per-message cost dominates on this box (STACK.md): under
+// load a standby gets one message per batch_size entries or per batch_timeout_ms, not one per
+// write. An idle stream sends an empty batch every heartbeat_ms so the standby can measure lag
+// and notice a dead primary.
+//
+// Wiring (see also the methods): register service() with the grpc::ServerBuilder, hook
+// NotifyAppended to Sequencer::SetAppendListener, SetAckListener to AckWaiter::OnAck, call
+// SetServing(true, epoch) once this node leads (the node records the epoch in the EpochHistory
+// when it opens its sequencer). Standby nodes register the service too: it answers "not a
+// primary". Destroy only after the grpc::Server was shut down (or call Shutdown() first).
+//
+// Thread-safe. Borrowed pointers must outlive the primary. grpc stays out of this header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "meta/meta_store.h"
+#include "oplog/log_buffer.h"
+#include "replication/clock.h"
+#include "replication/epoch_history.h"
+#include "tandem/v1/oplog.pb.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace tandem::replication {
+
+class PrimaryService;  // internal, primary_impl.h
+
+struct PrimaryOptions {
+  std::string cluster_id;
+  std::string node_id;
+  uint32_t batch_size = 100;            // replication_batch_size
+  uint32_t batch_timeout_ms = 10;       // replication_batch_timeout_ms
+  uint32_t heartbeat_ms = 200;          // replication_heartbeat_ms
+  uint32_t image_chunk_objects = 4096;  // replication_image_chunk_objects
+};
+
+enum class StandbyState { kFullSync, kStreaming, kDisconnected };
+const char* StandbyStateName(StandbyState state);  // "full-sync", "streaming", "disconnected"
+
+struct StandbyStatus {
+  std::string standby_id;
+  std::string address;
+  StandbyState state = StandbyState::kDisconnected;
+  uint64_t acked_seq = 0;
+  uint64_t lag_entries = 0;         // our last seq - acked_seq
+  uint64_t lag_ms = 0;              // now - timestamp of the oldest unacked entry; 0 when caught up
+  uint64_t last_ack_ms = 0;         // wall clock; 0 before the first ack
+  uint64_t connected_since_ms = 0;  // wall clock of the current (or last) connection
+  uint64_t full_syncs = 0;          // full syncs started for this standby
+  std::string last_sync_reason;     // why the last connection was INCREMENTAL or FULL_SYNC
+};
+
+class ReplicationPrimary {
+ public:
+  // `wall_clock`: milliseconds since the epoch, the clock entries are stamped with (lag_ms).
+  ReplicationPrimary(const PrimaryOptions& options, oplog::LogBuffer* log, meta::MetaStore* store,
+                     const EpochHistory* history, Clock wall_clock = WallClockMs);
+  ~ReplicationPrimary();
+  ReplicationPrimary(const ReplicationPrimary&) = delete;
+  ReplicationPrimary& operator=(const ReplicationPrimary&) = delete;
+
+  // The tandem.v1.Replication service, to register with a grpc::ServerBuilder.
+  grpc::Service* service();
+
+  // Whether this node is the primary, in which epoch. While not serving, hellos are refused
+  // with FAILED_PRECONDITION "not a primary: leader is <leader_hint>"; turning it off ends every
+  // open stream (UNAVAILABLE) so standbys go and find the new leader.
+  void SetServing(bool serving, uint64_t epoch, const std::string& leader_hint = "");
+
+  // The log grew to `seq`. Never blocks (wakes the senders); safe under the Sequencer's and
+  // MetaStore's locks.
+  void NotifyAppended(uint64_t seq);
+  // Send what is pending now instead of lingering for a fuller batch (sync-mode waiters).
+  void Flush();
+  // Called (on a grpc thread, no locks held) whenever a standby acknowledges, and with its
+  // resume point when it reconnects incrementally. Set before serving.
+  void SetAckListener(std::function<void(const std::string& standby_id, uint64_t acked_seq)> fn);
+
+  // Every standby seen since start, connected or not.
+  std::vector<StandbyStatus> Standbys() const;
+
+  // Ends every stream and waits (bounded) for them to close. Further hellos are refused.
+  void Shutdown();
+
+  // Test only: mutates every outgoing entry (after it was read from the log), e.g. to corrupt
+  // one. nullptr removes the hook.
+  void SetEntryFaultForTest(std::function<void(tandem::v1::OpLogEntry&)> fault);
+
+ private:
+  std::unique_ptr<PrimaryService> impl_;
+};
+
+}  // namespace tandem::replication
