@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
     spdlog::error("tandem-master {} cannot start: {}", config.node_id, started.ToString());
     return 1;
   }
-  spdlog::info("tandem-master {} serving as standalone: listen={} http={} data_dir={}",
-               config.node_id, server.listen_address(), server.http_address(), config.data_dir);
+  spdlog::info("tandem-master {} serving as {}: listen={} http={} data_dir={}", config.node_id,
+               config.role, server.listen_address(), server.http_address(), config.data_dir);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -39,17 +39,25 @@ class Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  // NOT_LEADER / FENCED: where the client should go instead.
+  static Status NotLeader(std::string message, std::string leader_address) {
+    Status status(ErrorCode::kNotLeader, std::move(message));
+    status.leader_address_ = std::move(leader_address);
+    return status;
+  }
   static Status Ok() { return Status(); }
 
   bool ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  const std::string& leader_address() const { return leader_address_; }
   // "CODE: message", or "OK".
   std::string ToString() const;
 
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  std::string leader_address_;
 };
 
 // A value or the error that prevented it. Accessing value() of an error is a programming bug.

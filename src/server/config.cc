@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <sstream>
 #include <string_view>
@@ -42,6 +43,27 @@ void AddFlags(CLI::App& app, MasterConfig& c) {
   app.add_option("--oplog-buffer-entries", c.oplog_buffer_entries,
                  "in-memory OpLog window (entries)");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off");
+  app.add_option("--role", c.role, "standalone, primary or standby");
+  app.add_option("--primary", c.primary, "standby only: host:port of the primary to follow");
+  app.add_option("--cluster-id", c.cluster_id, "cluster name shared by all nodes ([A-Za-z0-9_-])");
+  app.add_option("--replication", c.replication,
+                 "async (ack after local apply) or sync (ack after standbys have it)");
+  app.add_option("--min-sync-acks", c.min_sync_acks, "sync mode: standbys that must acknowledge");
+  app.add_option("--replication-timeout-ms", c.replication_timeout_ms,
+                 "sync mode: how long a write waits for standby acks");
+  app.add_option("--sync-fallback", c.sync_fallback,
+                 "sync mode, no ack in time: fail (REPLICATION_TIMEOUT) or degrade (to async)");
+  app.add_option("--replication-batch-size", c.replication_batch_size,
+                 "most entries per replication message");
+  app.add_option("--replication-batch-timeout-ms", c.replication_batch_timeout_ms,
+                 "longest an entry lingers for a fuller batch");
+}
+
+bool ValidClusterId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+  });
 }
 
 // Gives every option the file sets, unless the command line already did. Returns an error line,
@@ -91,6 +113,38 @@ ConfigParseResult ConfigError(std::string message) {
 
 }  // namespace
 
+std::string ValidateReplicationConfig(const MasterConfig& c) {
+  std::string host;
+  int port = 0;
+  if (c.role != "standalone" && c.role != "primary" && c.role != "standby") {
+    return "invalid --role '" + c.role + "': expected standalone, primary or standby";
+  }
+  if (c.role == "standby" && !SplitHostPort(c.primary, &host, &port)) {
+    return "invalid --primary '" + c.primary + "': a standby needs the primary's host:port";
+  }
+  if (c.role != "standby" && !c.primary.empty()) {
+    return "--primary is only for --role standby";
+  }
+  if (c.role == "standby" && c.primary == c.listen) {
+    return "invalid --primary '" + c.primary + "': a standby cannot follow itself";
+  }
+  if (!ValidClusterId(c.cluster_id)) {
+    return "invalid --cluster-id '" + c.cluster_id + "': 1-64 of [A-Za-z0-9_-]";
+  }
+  if (c.replication != "async" && c.replication != "sync") {
+    return "invalid --replication '" + c.replication + "': expected async or sync";
+  }
+  if (c.sync_fallback != "fail" && c.sync_fallback != "degrade") {
+    return "invalid --sync-fallback '" + c.sync_fallback + "': expected fail or degrade";
+  }
+  if (c.min_sync_acks == 0) return "invalid --min-sync-acks 0: must be at least 1";
+  if (c.replication_timeout_ms == 0) return "invalid --replication-timeout-ms 0: must be > 0";
+  if (c.replication_batch_size == 0 || c.replication_batch_size > 10000) {
+    return "invalid --replication-batch-size: must be in [1, 10000]";
+  }
+  return "";
+}
+
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
@@ -123,6 +177,7 @@ std::string ValidateMasterConfig(const MasterConfig& c) {
     return "invalid --http '" + c.http + "': expected host:port";
   }
   if (c.data_dir.empty()) return "invalid --data-dir: must not be empty";
+  if (std::string err = ValidateReplicationConfig(c); !err.empty()) return err;
   struct Positive {
     const char* flag;
     uint64_t value;

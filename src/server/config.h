@@ -33,6 +33,16 @@ struct MasterConfig {
   uint64_t oplog_buffer_bytes = 256ull << 20;
   uint64_t oplog_buffer_entries = 1 << 20;
   std::string log_level = "info";
+  // Replication (issue 3: roles by flag; leadership by etcd comes later).
+  std::string role = "standalone";    // standalone | primary | standby
+  std::string primary;                // standby: host:port of the primary
+  std::string cluster_id = "tandem";  // nodes of one cluster share it; [A-Za-z0-9_-]{1,64}
+  std::string replication = "async";  // async | sync
+  uint32_t min_sync_acks = 1;
+  uint64_t replication_timeout_ms = 1000;
+  std::string sync_fallback = "fail";  // fail | degrade
+  uint32_t replication_batch_size = 100;
+  uint64_t replication_batch_timeout_ms = 10;
   std::string config_file;  // --config, empty when none
 };
 
@@ -49,6 +59,9 @@ ConfigParseResult ParseMasterConfig(int argc, const char* const* argv);
 // Range checks shared by flags and YAML. Returns an empty string when valid, else one line that
 // names the flag.
 std::string ValidateMasterConfig(const MasterConfig& config);
+
+// The replication part of ValidateMasterConfig.
+std::string ValidateReplicationConfig(const MasterConfig& config);
 
 meta::Options ToMetaOptions(const MasterConfig& config);
 oplog::LogBufferOptions ToLogBufferOptions(const MasterConfig& config);

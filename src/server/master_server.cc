@@ -35,16 +35,20 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
       store_(ToMetaOptions(config_), &sequencer_),
       rpc_metrics_(&registry_),
       reporter_(config_.node_id, &store_, &sequencer_, clock_),
-      write_gate_(std::make_unique<ImmediateWriteGate>()),
+      replication_(std::make_unique<ReplicationGate>(config_, &store_, &log_buffer_, &sequencer_)),
       executor_(RequestExecutor::Deps{.store = &store_,
                                       .sequencer = &sequencer_,
                                       .clock = clock_,
-                                      .write_gate = write_gate_.get(),
+                                      .write_gate = replication_.get(),
                                       .metrics = &rpc_metrics_,
                                       .reporter = &reporter_}),
       service_(std::make_unique<MasterService>(&executor_)),
       maintenance_(std::make_unique<Maintenance>(
           &store_, clock_, std::chrono::milliseconds(config_.maintenance_interval_ms))) {
+  reporter_.SetReplication(replication_.get());
+  reporter_.set_role(config_.role == "standby"   ? Role::kFollower
+                     : config_.role == "primary" ? Role::kLeader
+                                                 : Role::kStandalone);
   RegisterNodeMetrics(&registry_, &reporter_, &log_buffer_);
   http_ = std::make_unique<HttpServer>(HttpHandlers{
       .metrics_text = [this] { return registry_.Render(); },
@@ -70,7 +74,9 @@ Status MasterServer::Start() {
     return status;
   }
   reporter_.SetEndpoints(listen_address_, http_address_);
-  maintenance_->Start();
+  replication_->Start(listen_address_);
+  // Maintenance decides effects (reaping, expiry, eviction): only the node that writes does it.
+  if (!replication_->is_standby()) maintenance_->Start();
   running_ = true;
   return Status::Ok();
 }
@@ -81,6 +87,7 @@ Status MasterServer::StartGrpc() {
   // gRPC sets SO_REUSEPORT by default, which would let two masters share one port silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
+  builder.RegisterService(replication_->service());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     return Status(ErrorCode::kUnavailable, "cannot listen on " + config_.listen +
@@ -106,6 +113,7 @@ Status MasterServer::StartHttp() {
 void MasterServer::Shutdown(std::chrono::milliseconds grace) {
   if (!running_) return;
   running_ = false;
+  replication_->Shutdown();  // completes held writes and ends replication streams first
   grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
   maintenance_->Stop();
   http_->Stop();

@@ -1,7 +1,7 @@
-// MasterServer: one standalone Tandem master. Owns the state machine, its log and every
-// endpoint, and wires them: Start() brings them up in order (data-dir lock, gRPC, HTTP,
-// maintenance) and Shutdown() takes them down in reverse. Start and Shutdown are called from
-// one thread; everything they start is thread-safe. gRPC stays out of this header.
+// MasterServer: one Tandem master node (standalone, primary or standby by --role). Owns the state
+// machine, its log and every endpoint, and wires them: Start() brings them up in order (data-dir
+// lock, gRPC, HTTP, maintenance) and Shutdown() takes them down in reverse. Start and Shutdown are
+// called from one thread; everything they start is thread-safe. gRPC stays out of this header.
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,7 @@
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/node_status.h"
+#include "server/replication_gate.h"
 #include "server/request_executor.h"
 #include "server/server_metrics.h"
 #include "server/write_gate.h"
@@ -72,7 +73,7 @@ class MasterServer {
   metrics::Registry registry_;
   RpcMetrics rpc_metrics_;
   NodeStatusReporter reporter_;
-  std::unique_ptr<WriteGate> write_gate_;
+  std::unique_ptr<ReplicationGate> replication_;  // the WriteGate of the client path
   RequestExecutor executor_;
 
   // Declared before the gRPC server so the server is destroyed first.

@@ -48,7 +48,9 @@ NodeStatus NodeStatusReporter::Collect(Detail detail) const {
     status.listen = listen_;
     status.http = http_;
   }
-  status.epoch = sequencer_->epoch();
+  // A standby's own sequencer is closed; the epoch it follows is that of what it applied.
+  status.epoch = role() == Role::kFollower ? store_->applied_epoch() : sequencer_->epoch();
+  if (replication_ != nullptr) status.replication = replication_->Collect();
   status.stats = store_->GetStats();
   if (detail.digest) status.state_digest = DigestToHex(store_->StateDigest());
   if (detail.segments) status.segments = store_->ListSegments();
@@ -62,6 +64,47 @@ std::string DigestToHex(uint64_t digest) {
   std::snprintf(buffer, sizeof(buffer), "%016" PRIx64, digest);
   return buffer;
 }
+
+namespace {
+
+nlohmann::json ReplicationToJson(const ReplicationStatus& replication) {
+  nlohmann::json out = {{"mode", replication.mode}};
+  if (replication.is_standby) {
+    const replication::FollowerStatus& f = replication.follower;
+    out["follower"] = {{"state", replication::FollowerStateName(f.state)},
+                       {"primary_address", f.primary_address},
+                       {"primary_id", f.primary_id},
+                       {"primary_epoch", f.primary_epoch},
+                       {"applied_seq", f.applied_seq},
+                       {"primary_last_seq", f.primary_last_seq},
+                       {"lag_entries", f.lag_entries},
+                       {"lag_ms", f.lag_ms},
+                       {"last_error", f.last_error},
+                       {"refused_entries", f.refused_entries},
+                       {"full_syncs", f.full_syncs},
+                       {"reconnects", f.reconnects}};
+    return out;
+  }
+  nlohmann::json standbys = nlohmann::json::array();
+  for (const replication::StandbyStatus& s : replication.standbys) {
+    standbys.push_back({{"standby_id", s.standby_id},
+                        {"address", s.address},
+                        {"state", replication::StandbyStateName(s.state)},
+                        {"acked_seq", s.acked_seq},
+                        {"lag_entries", s.lag_entries},
+                        {"lag_ms", s.lag_ms},
+                        {"full_syncs", s.full_syncs},
+                        {"last_sync_reason", s.last_sync_reason}});
+  }
+  out["standbys"] = std::move(standbys);
+  out["sync"] = {{"waits", replication.acks.waits},
+                 {"timeouts", replication.acks.timeouts},
+                 {"degraded", replication.acks.degraded},
+                 {"is_degraded", replication.acks.is_degraded}};
+  return out;
+}
+
+}  // namespace
 
 std::string NodeStatusToJson(const NodeStatus& status) {
   const nlohmann::json document = {
@@ -78,6 +121,7 @@ std::string NodeStatusToJson(const NodeStatus& status) {
       {"uptime_s", status.uptime_s},
       {"listen", status.listen},
       {"http", status.http},
+      {"replication", ReplicationToJson(status.replication)},
   };
   // Replace rather than throw on a non-UTF-8 node id.
   return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -13,6 +13,7 @@
 #include "meta/meta_store.h"
 #include "oplog/sequencer.h"
 #include "server/clock.h"
+#include "server/replication_gate.h"
 
 namespace tandem::server {
 
@@ -30,6 +31,7 @@ struct NodeStatus {
   std::string state_digest;  // 16 lower-case hex digits; empty unless requested
   uint64_t uptime_s = 0;
   std::vector<meta::SegmentInfo> segments;  // empty unless requested
+  ReplicationStatus replication;
 };
 
 class NodeStatusReporter {
@@ -44,6 +46,8 @@ class NodeStatusReporter {
   // Serving client traffic: leader, or standalone.
   bool ready() const;
   void SetEndpoints(std::string listen, std::string http);
+  // Borrowed; set once before serving.
+  void SetReplication(const ReplicationGate* replication) { replication_ = replication; }
 
   struct Detail {
     bool digest = false;    // StateDigest walks every shard
@@ -57,6 +61,7 @@ class NodeStatusReporter {
   const oplog::Sequencer* const sequencer_;
   Clock* const clock_;
   const uint64_t start_ms_;
+  const ReplicationGate* replication_ = nullptr;
   std::atomic<Role> role_{Role::kStandalone};
   mutable std::mutex endpoints_mu_;
   std::string listen_;

@@ -33,6 +33,7 @@ static_assert(static_cast<int>(meta::ReplicaState::kComplete) == v1::COMPLETE);
 void ToProto(const Status& status, v1::Status* out) {
   out->set_code(static_cast<v1::ErrorCode>(status.code()));
   out->set_message(status.message());
+  if (!status.leader_address().empty()) out->set_leader_address(status.leader_address());
 }
 
 Status FromProto(const v1::Status& status) {

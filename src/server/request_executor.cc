@@ -219,6 +219,35 @@ Completion RequestExecutor::BatchExistKey(const v1::BatchKeyRequest& request,
 
 // ---- Introspection ----
 
+namespace {
+
+void FillReplication(const ReplicationStatus& replication, v1::GetStatusResponse* response) {
+  response->set_replication_mode(replication.mode);
+  for (const replication::StandbyStatus& s : replication.standbys) {
+    v1::StandbyInfo* out = response->add_standbys();
+    out->set_standby_id(s.standby_id);
+    out->set_address(s.address);
+    out->set_state(replication::StandbyStateName(s.state));
+    out->set_acked_seq(s.acked_seq);
+    out->set_lag_entries(s.lag_entries);
+    out->set_lag_ms(s.lag_ms);
+    out->set_full_syncs(s.full_syncs);
+  }
+  if (!replication.is_standby) return;
+  const replication::FollowerStatus& f = replication.follower;
+  v1::FollowerInfo* out = response->mutable_follower();
+  out->set_state(replication::FollowerStateName(f.state));
+  out->set_primary_address(f.primary_address);
+  out->set_lag_entries(f.lag_entries);
+  out->set_lag_ms(f.lag_ms);
+  out->set_last_error(f.last_error);
+  out->set_refused_entries(f.refused_entries);
+  out->set_full_syncs(f.full_syncs);
+  out->set_reconnects(f.reconnects);
+}
+
+}  // namespace
+
 Completion RequestExecutor::GetStatus(const v1::GetStatusRequest&,
                                       v1::GetStatusResponse* response) {
   const NodeStatus status = reporter_->Collect({.digest = true, .segments = true});
@@ -234,6 +263,7 @@ Completion RequestExecutor::GetStatus(const v1::GetStatusRequest&,
   for (const meta::SegmentInfo& segment : status.segments) {
     ToProto(segment.spec, response->add_segments());
   }
+  FillReplication(status.replication, response);
   return Report(Rpc::kGetStatus, Access::kRead, Status::Ok(), response->mutable_status());
 }
 
