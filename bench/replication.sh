@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Replication overhead and lag: the same load against a standalone master, a primary with one
+# async standby, and a primary with one sync standby; prints a markdown table (and appends it to
+# bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
+#   bench/replication.sh [BUILD_DIR]   (env: BENCH_SECONDS per cell, default 4)
+# Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 20 ms
+# while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="$(cd "${1:-$ROOT/build}" && pwd)"
+MASTER="$BUILD_DIR/tandem-master"
+BENCH="$BUILD_DIR/tandem-bench"
+RESULTS="${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}"
+RUN_SECONDS="${BENCH_SECONDS:-4}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-repl-bench.XXXXXX")"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# start NAME GPORT HPORT [flags...]: starts a master, waits until both ports answer (5 s).
+start() {
+  local name="$1" gport="$2" hport="$3"; shift 3
+  "$MASTER" --listen "127.0.0.1:$gport" --http "127.0.0.1:$hport" --data-dir "$WORK/$name" \
+    --node-id "$name" --log-level warn "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    port_in_use "$gport" && port_in_use "$hport" && return 0
+    sleep 0.05
+  done
+  echo "replication bench: $name not ready" >&2; cat "$WORK/$name.log" >&2; exit 1
+}
+
+# Percentile P (0-100) of the numbers in FILE (one per line); "-" when empty.
+percentile() {
+  sort -n "$2" | awk -v p="$1" '{v[NR]=$1} END {if (NR==0) {print "-"; exit}
+    i=int((p/100)*NR+0.999999); if (i<1) i=1; if (i>NR) i=NR; print v[i]}'
+}
+
+# sample_lag HPORT OUT_PREFIX: samples the first standby's lag until killed.
+sample_lag() {
+  local hport="$1" out="$2"
+  : >"$out.entries"; : >"$out.ms"
+  for _ in $(seq 3000); do  # bounded: 3000 x 20 ms = 60 s
+    status="$(curl -s --max-time 1 "127.0.0.1:$hport/status" || true)"
+    grep -o '"lag_entries":[0-9]*' <<<"$status" | head -1 | cut -d: -f2 >>"$out.entries" || true
+    grep -o '"lag_ms":[0-9]*' <<<"$status" | head -1 | cut -d: -f2 >>"$out.ms" || true
+    sleep 0.02
+  done
+}
+
+rows=()
+# run_setup LABEL MODE: MODE is standalone | async | sync.
+run_setup() {
+  local label="$1" mode="$2"
+  local gp hp sgp shp
+  gp="$(free_port)"; hp="$(free_port)"
+  if [ "$mode" = standalone ]; then
+    start "$mode-p" "$gp" "$hp"
+  else
+    start "$mode-p" "$gp" "$hp" --role primary --replication "$mode"
+    sgp="$(free_port)"; shp="$(free_port)"
+    start "$mode-s" "$sgp" "$shp" --role standby --primary "127.0.0.1:$gp"
+  fi
+  for cell in "put 1" "mixed 1" "put 128"; do
+    set -- $cell
+    local op="$1" batch="$2" sampler="" line
+    if [ "$mode" != standalone ]; then
+      sample_lag "$hp" "$WORK/lag" & sampler=$!
+    fi
+    line="$("$BENCH" --master "127.0.0.1:$gp" --op "$op" --batch "$batch" --threads 4 \
+      --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 --segments 4 --tsv)"
+    local lag=" - | - | - | - |"
+    if [ -n "$sampler" ]; then
+      kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+      lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
+    fi
+    rows+=("$(awk -F'\t' -v s="$label" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
+  done
+  cleanup
+}
+
+run_setup standalone standalone
+run_setup "primary + async standby" async
+run_setup "primary + sync standby" sync
+
+table="$(
+  echo "### Replication overhead — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc)"
+  echo
+  echo "Command: \`bench/replication.sh\` (4 threads, ${RUN_SECONDS} s per cell, pipelined single-key"
+  echo "streams or batch 128; lag sampled from the primary's /status every 20 ms during the load)."
+  echo
+  echo "| setup | op | batch | ops/s | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+)"
+printf '%s\n\n' "$table" >>"$RESULTS"
+echo "$table"
