@@ -29,3 +29,7 @@ tandem_integration_test(batch_and_stream_it ${CMAKE_CURRENT_LIST_DIR}/batch_and_
 tandem_integration_test(maintenance_it ${CMAKE_CURRENT_LIST_DIR}/maintenance_test.cc)
 tandem_integration_test(tandemctl_it ${CMAKE_CURRENT_LIST_DIR}/tandemctl_test.cc)
 tandem_integration_test(robustness_it ${CMAKE_CURRENT_LIST_DIR}/robustness_test.cc)
+
+# OpLog replication (issue 3): primary + standbys by flag, kill -9, sync/async modes, bad input.
+# Several processes per test; each test is bounded well under the 60 s ctest timeout.
+tandem_integration_test(replication_it ${CMAKE_CURRENT_LIST_DIR}/replication_test.cc)
