@@ -171,9 +171,13 @@ class StreamConn final : public grpc::ClientBidiReactor<v1::StreamRequest, v1::S
 // the last channel that used the callback API is destroyed; that teardown races with those
 // threads ("assertion failed: prior > 0" in grpc_cq_internal_unref, hit by our tests as Clients
 // came and went). Keeping the first such channel for the life of the process avoids it.
+// Never destroyed. Volatile, so the pointer stays in memory where leak checkers find it.
+std::shared_ptr<grpc::Channel>* volatile kept_callback_channel = nullptr;
+
 void RetainCallbackChannel(const std::shared_ptr<grpc::Channel>& channel) {
   static std::once_flag once;
-  std::call_once(once, [&] { new std::shared_ptr<grpc::Channel>(channel); });  // never freed
+  std::call_once(once,
+                 [&] { kept_callback_channel = new std::shared_ptr<grpc::Channel>(channel); });
 }
 
 StreamMux::StreamMux(const std::vector<std::shared_ptr<grpc::Channel>>& channels, uint32_t window)
