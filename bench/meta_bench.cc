@@ -72,14 +72,11 @@ void PutComplete(MetaStore& store, const std::string& key) {
 // A store shared by the threads of one benchmark run: thread 0 sets it up before the timed loop
 // (the framework holds the others at a barrier until then) and drops it after.
 std::unique_ptr<Fixture> g_fixture;
-constexpr uint64_t kReadKeys = 200'000;
 
-void SetUpShared(benchmark::State& state, bool populate) {
+void SetUpShared(benchmark::State& state, uint64_t objects) {
   if (state.thread_index() != 0) return;
   g_fixture = std::make_unique<Fixture>();
-  if (populate) {
-    for (uint64_t i = 0; i < kReadKeys; ++i) PutComplete(g_fixture->store, Key(i));
-  }
+  for (uint64_t i = 0; i < objects; ++i) PutComplete(g_fixture->store, Key(i));
 }
 
 void TearDownShared(benchmark::State& state) {
@@ -87,24 +84,25 @@ void TearDownShared(benchmark::State& state) {
 }
 
 void BM_PutStartPutEnd(benchmark::State& state) {
-  SetUpShared(state, false);
+  SetUpShared(state, 0);
   uint64_t i = static_cast<uint64_t>(state.thread_index()) << 40;  // disjoint keys per thread
   for (auto _ : state) PutComplete(g_fixture->store, Key(i++));
   state.SetItemsProcessed(state.iterations());
   TearDownShared(state);
 }
 
-// 4096 random existing keys, a different draw per thread (threads walking the same keys in
-// step would measure lock ping-pong, not the store).
+// Reads go to 4096 random keys among range(0) stored objects, a different draw per thread
+// (threads walking the same keys in step would measure lock ping-pong, not the store). 1 K
+// objects stay in cache; 200 K do not.
 std::vector<std::string> ReadKeys(benchmark::State& state) {
   std::mt19937_64 rng(state.thread_index() + 1);
   std::vector<std::string> keys;
-  for (int k = 0; k < 4096; ++k) keys.push_back(Key(rng() % kReadKeys));
+  for (int k = 0; k < 4096; ++k) keys.push_back(Key(rng() % state.range(0)));
   return keys;
 }
 
 void BM_GetReplicaList(benchmark::State& state) {
-  SetUpShared(state, true);
+  SetUpShared(state, state.range(0));
   const std::vector<std::string> keys = ReadKeys(state);
   uint64_t n = 0;
   for (auto _ : state) {
@@ -116,7 +114,7 @@ void BM_GetReplicaList(benchmark::State& state) {
 }
 
 void BM_ExistKey(benchmark::State& state) {
-  SetUpShared(state, true);
+  SetUpShared(state, state.range(0));
   const std::vector<std::string> keys = ReadKeys(state);
   uint64_t n = 0;
   for (auto _ : state) benchmark::DoNotOptimize(g_fixture->store.ExistKey(keys[n++ & 4095]));
@@ -125,8 +123,8 @@ void BM_ExistKey(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PutStartPutEnd)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(BM_GetReplicaList)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(BM_ExistKey)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_GetReplicaList)->Arg(1000)->Arg(200'000)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ExistKey)->Arg(1000)->Arg(200'000)->Threads(1)->Threads(2)->UseRealTime();
 
 uint64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");

@@ -1,5 +1,7 @@
 #include "meta/allocator.h"
 
+#include <algorithm>
+
 namespace tandem::meta {
 
 RangeAllocator::RangeAllocator(uint64_t capacity) : capacity_(capacity), free_bytes_(0) {
@@ -7,6 +9,51 @@ RangeAllocator::RangeAllocator(uint64_t capacity) : capacity_(capacity), free_by
     InsertFree(0, capacity);
     free_bytes_ = capacity;
   }
+}
+
+std::optional<RangeAllocator> RangeAllocator::FromUsed(uint64_t capacity,
+                                                       std::vector<ByteRange>& used,
+                                                       RangeConflict* conflict) {
+  auto by_offset = [](const ByteRange& a, const ByteRange& b) {
+    return a.offset < b.offset || (a.offset == b.offset && a.size < b.size);
+  };
+  if (!std::is_sorted(used.begin(), used.end(), by_offset)) {
+    std::sort(used.begin(), used.end(), by_offset);
+  }
+  // Free ranges in offset order: the gap before each used range, then the tail.
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;  // (offset, length)
+  uint64_t end = 0;                                 // end of the used ranges seen so far
+  const ByteRange* last = nullptr;                  // the used range that ends at `end`
+  for (const ByteRange& r : used) {
+    if (r.size == 0) {
+      *conflict = {RangeConflict::Kind::kEmpty, r, {}};
+      return std::nullopt;
+    }
+    if (r.offset > capacity || r.size > capacity - r.offset) {
+      *conflict = {RangeConflict::Kind::kOutOfBounds, r, {}};
+      return std::nullopt;
+    }
+    if (r.offset < end) {  // sorted by offset: only the furthest-reaching one can overlap
+      *conflict = {RangeConflict::Kind::kOverlap, r, *last};
+      return std::nullopt;
+    }
+    if (r.offset > end) gaps.emplace_back(end, r.offset - end);
+    end = r.offset + r.size;
+    last = &r;
+  }
+  if (end < capacity) gaps.emplace_back(end, capacity - end);
+
+  RangeAllocator allocator(0);
+  allocator.capacity_ = capacity;
+  for (const auto& [offset, len] : gaps) {
+    allocator.by_offset_.emplace_hint(allocator.by_offset_.end(), offset, len);
+    allocator.free_bytes_ += len;
+  }
+  // The size index wants (length, offset) order: swap the pairs, sort, append.
+  for (auto& gap : gaps) std::swap(gap.first, gap.second);
+  std::sort(gaps.begin(), gaps.end());
+  for (const auto& entry : gaps) allocator.by_size_.emplace_hint(allocator.by_size_.end(), entry);
+  return allocator;
 }
 
 std::optional<uint64_t> RangeAllocator::FindFit(uint64_t size) const {

@@ -14,13 +14,37 @@
 #include <optional>
 #include <set>
 #include <utility>
+#include <vector>
 
 namespace tandem::meta {
+
+// A byte range [offset, offset+size) of one segment.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+// Why RangeAllocator::FromUsed refused a set of used ranges.
+struct RangeConflict {
+  enum class Kind { kEmpty, kOutOfBounds, kOverlap };
+  Kind kind = Kind::kEmpty;
+  ByteRange range;  // the offending range
+  ByteRange other;  // kOverlap: the range (at a lower or equal offset) it overlaps
+};
 
 class RangeAllocator {
  public:
   // A segment of `capacity` bytes, all free.
   explicit RangeAllocator(uint64_t capacity);
+
+  // Bulk construction (image loads): a segment of `capacity` bytes whose used space is exactly
+  // `used`, given in any order. Sorts `used` by offset in place, checks it in one linear pass and
+  // builds the free ranges (the gaps) once -- O(n log n), where n AllocateAt calls at random
+  // offsets would grow and search trees of up to n free ranges. nullopt, with `*conflict` set,
+  // when a range is empty, leaves the segment or overlaps another one.
+  static std::optional<RangeAllocator> FromUsed(uint64_t capacity, std::vector<ByteRange>& used,
+                                                RangeConflict* conflict);
 
   // Offset of the best fit for `size` bytes (the smallest free range that holds it, the lowest
   // offset among equals), or nullopt. Does not change anything.

@@ -3,28 +3,58 @@
 #define XXH_STATIC_LINKING_ONLY  // stack-allocated XXH64_state_t
 #include <xxhash.h>
 
+#include <cstring>
+
 namespace tandem::meta {
 namespace {
 
-// Streams fields into xxh64 in a host-independent encoding.
+// Streams fields into xxh64 in a host-independent encoding. Fields are gathered in a stack
+// buffer and hashed with one XXH64 call when they fit (the common case: one object or segment);
+// longer inputs spill into a streaming state. Either way the hash is xxh64 of the same bytes.
 class Hasher {
  public:
-  Hasher() { XXH64_reset(&state_, 0); }
   template <typename T>
   void Int(T value) {
     unsigned char bytes[sizeof(T)];
     for (size_t i = 0; i < sizeof(T); ++i) {
       bytes[i] = static_cast<unsigned char>(static_cast<uint64_t>(value) >> (8 * i));
     }
-    XXH64_update(&state_, bytes, sizeof(T));
+    Append(bytes, sizeof(T));
   }
   void Bytes(std::string_view bytes) {
     Int<uint64_t>(bytes.size());  // length prefix: ("ab","c") != ("a","bc")
-    XXH64_update(&state_, bytes.data(), bytes.size());
+    Append(bytes.data(), bytes.size());
   }
-  uint64_t Finish() { return XXH64_digest(&state_); }
+  uint64_t Finish() {
+    if (!streaming_) return XXH64(buffer_, used_, 0);
+    XXH64_update(&state_, buffer_, used_);
+    return XXH64_digest(&state_);
+  }
 
  private:
+  void Append(const void* data, size_t size) {
+    if (used_ + size <= sizeof(buffer_)) {
+      std::memcpy(buffer_ + used_, data, size);
+      used_ += size;
+      return;
+    }
+    if (!streaming_) {
+      XXH64_reset(&state_, 0);
+      streaming_ = true;
+    }
+    XXH64_update(&state_, buffer_, used_);
+    used_ = 0;
+    if (size <= sizeof(buffer_)) {
+      std::memcpy(buffer_, data, size);
+      used_ = size;
+    } else {
+      XXH64_update(&state_, data, size);
+    }
+  }
+
+  unsigned char buffer_[256];
+  size_t used_ = 0;
+  bool streaming_ = false;
   XXH64_state_t state_;
 };
 

@@ -1,24 +1,60 @@
-// State images (full sync, snapshots): CaptureImage copies the replicated state under every lock
-// and serializes later, outside them; LoadImage builds a complete new state off-lock, validating
-// every record, and swaps it in only when all of it is good -- never half-loaded.
+// State images (full sync, snapshots).
+//
+// CaptureImage copies the replicated state as of one sequence id without stopping the store for
+// the length of the copy: under a brief freeze (every shard lock and the space lock, held only to
+// read the header fields and the segments) it marks every shard as awaited by the capture, then
+// releases everything and copies the shards one at a time, each under its own lock. A writer that
+// reaches an awaited shard first (ShardState::Insert/TryInsert/Update/Erase) copies it into the
+// capture before changing it, so every shard is copied exactly as it was at the freeze: a client
+// waits at most for one shard's copy, never for the whole state. Serialization happens later,
+// outside every lock.
+//
+// LoadImage builds a complete new state off-lock, validating every record, and swaps it in only
+// when all of it is good -- never half-loaded. Replicas are not allocated one by one (an image
+// comes in key order, so that would carve the free-range trees at random offsets): they are
+// collected per segment and each segment's free ranges are built once, from the sorted
+// placements, after the last record.
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "meta/errors.h"
 #include "meta/store_impl.h"
 
 namespace tandem::meta {
-namespace {
 
-// The replicated fields of one object, copied out of the store.
-struct ImageObject {
-  std::string key;
-  uint64_t value_size = 0;
-  uint64_t owner_client_hash = 0;
-  uint64_t put_start_ms = 0;
-  bool complete = false;
-  bool soft_pin = false;
-  Placements replicas;
-};
+void CopyShard(const ShardState& shard, ShardCopy* out) {
+  // First pass: exact sizes, so the copy allocates three buffers and nothing per object (it also
+  // brings the shard's nodes into cache for the second pass).
+  size_t key_bytes = 0;
+  size_t replicas = 0;
+  for (const NodePtr& n : shard.objects) {
+    key_bytes += n->key().size();
+    replicas += n->replicas.size();
+  }
+  out->objects.clear();
+  out->keys.clear();
+  out->replicas.clear();
+  out->objects.reserve(shard.objects.size());
+  out->keys.reserve(key_bytes);
+  out->replicas.reserve(replicas);
+  for (const NodePtr& n : shard.objects) {
+    ShardCopy::Object& o = out->objects.emplace_back();
+    o.value_size = n->value_size;
+    o.owner_client_hash = n->owner_client_hash;
+    o.put_start_ms = n->put_start_ms();
+    o.key_begin = out->keys.size();
+    o.key_len = static_cast<uint32_t>(n->key().size());
+    o.replica_begin = out->replicas.size();
+    o.replica_count = static_cast<uint32_t>(n->replicas.size());
+    o.complete = n->complete();
+    o.soft_pin = n->soft_pin;
+    out->keys.append(n->key());
+    out->replicas.insert(out->replicas.end(), n->replicas.begin(), n->replicas.end());
+  }
+  out->digest = shard.digest;
+}
+
+namespace {
 
 class CapturedImage : public StateImage {
  public:
@@ -29,30 +65,33 @@ class CapturedImage : public StateImage {
       const std::function<bool(const tandem::v1::ObjectChunk&)>& emit) const override {
     const int limit = static_cast<int>(std::clamp<size_t>(max_objects, 1, 1 << 20));
     tandem::v1::ObjectChunk chunk;
-    for (const ImageObject& o : objects_) {
-      tandem::v1::ObjectRecord* r = chunk.add_objects();
-      r->set_key(o.key);
-      r->set_value_size(o.value_size);
-      r->set_complete(o.complete);
-      r->set_owner_client_hash(o.owner_client_hash);
-      r->set_soft_pin(o.soft_pin);
-      r->set_put_start_ms(o.put_start_ms);
-      for (const Placement& p : o.replicas) {
-        tandem::v1::ReplicaPlacement* rp = r->add_replicas();
-        rp->set_segment_handle(p.segment_handle);
-        rp->set_offset(p.offset);
-        rp->set_size(o.value_size);
-      }
-      if (chunk.objects_size() == limit) {
-        if (!emit(chunk)) return;
-        chunk.Clear();
+    for (const ShardCopy& shard : shards_) {
+      for (const ShardCopy::Object& o : shard.objects) {
+        tandem::v1::ObjectRecord* r = chunk.add_objects();
+        r->set_key(shard.keys.data() + o.key_begin, o.key_len);
+        r->set_value_size(o.value_size);
+        r->set_complete(o.complete);
+        r->set_owner_client_hash(o.owner_client_hash);
+        r->set_soft_pin(o.soft_pin);
+        r->set_put_start_ms(o.put_start_ms);
+        for (uint32_t i = 0; i < o.replica_count; ++i) {
+          const Placement& p = shard.replicas[o.replica_begin + i];
+          tandem::v1::ReplicaPlacement* rp = r->add_replicas();
+          rp->set_segment_handle(p.segment_handle);
+          rp->set_offset(p.offset);
+          rp->set_size(o.value_size);
+        }
+        if (chunk.objects_size() == limit) {
+          if (!emit(chunk)) return;
+          chunk.Clear();
+        }
       }
     }
     if (chunk.objects_size() > 0) emit(chunk);
   }
 
   tandem::v1::StateHeader header_;
-  std::vector<ImageObject> objects_;  // shard by shard, by key inside a shard
+  std::vector<ShardCopy> shards_ = std::vector<ShardCopy>(kShardCount);  // by key inside each
 };
 
 // A state built off-lock by LoadImage.
@@ -61,6 +100,9 @@ struct LoadedState {
   std::vector<ShardState> shards = std::vector<ShardState>(kShardCount);
   uint64_t objects = 0;
 };
+
+// The replicas of the records loaded so far, per mounted segment, allocated in bulk at the end.
+using PlacementsBySegment = absl::flat_hash_map<uint32_t, std::vector<ByteRange>>;
 
 Status LoadSegments(const tandem::v1::StateHeader& header, uint64_t now_ms, LoadedState& out) {
   for (const tandem::v1::SegmentRecord& r : header.segments()) {
@@ -84,22 +126,29 @@ Status LoadSegments(const tandem::v1::StateHeader& header, uint64_t now_ms, Load
 }
 
 Status LoadObject(const tandem::v1::ObjectRecord& r, uint64_t now_ms, const Options& options,
-                  LoadedState& out) {
+                  PlacementsBySegment& placed, LoadedState& out) {
   if (r.key().empty() || r.key().size() > UINT32_MAX) return Internal("empty or oversized key");
-  ShardState& shard = out.shards[MetaStore::ShardOf(r.key())];
-  if (shard.Find(r.key()) != nullptr) return Internal("duplicate key '", r.key(), "'");
   if (r.value_size() == 0 || r.replicas_size() == 0) {
     return Internal("key '", r.key(), "' has no value or no replica");
   }
   Placements placements;
-  for (const tandem::v1::ReplicaPlacement& p : r.replicas()) {
+  for (int i = 0; i < r.replicas_size(); ++i) {
+    const tandem::v1::ReplicaPlacement& p = r.replicas(i);
     if (p.size() != r.value_size()) return Internal("key '", r.key(), "': replica size mismatch");
+    auto segment = placed.find(p.segment_handle());
+    if (segment == placed.end()) {
+      return Internal("key '", r.key(), "': replica on unknown segment handle ",
+                      p.segment_handle());
+    }
+    for (int j = 0; j < i; ++j) {
+      if (r.replicas(j).segment_handle() == p.segment_handle()) {
+        return Internal("key '", r.key(), "': two replicas on segment handle ", p.segment_handle());
+      }
+    }
+    // Bounds and overlaps are checked per segment once every record is in (AllocatePlacements).
+    segment->second.push_back({p.offset(), r.value_size()});
     placements.push_back({p.segment_handle(), p.offset()});
   }
-  if (Status s = out.space.CheckAllocate(placements, r.value_size()); !s.ok()) {
-    return Internal("key '", r.key(), "': ", s.message());
-  }
-  out.space.Allocate(placements, r.value_size());
   NodePtr node = ObjectNode::Create(r.key());
   node->value_size = r.value_size();
   node->owner_client_hash = r.owner_client_hash();
@@ -111,19 +160,81 @@ Status LoadObject(const tandem::v1::ObjectRecord& r, uint64_t now_ms, const Opti
   node->lease_deadline_ms = now_ms + options.lease_ttl_ms;  // a fresh lease, as after promotion
   node->last_access_ms = now_ms;
   node->replicas = std::move(placements);
-  shard.Insert(std::move(node));
+  if (!out.shards[MetaStore::ShardOf(r.key())].TryInsert(std::move(node))) {
+    return Internal("duplicate key '", r.key(), "'");
+  }
   ++out.objects;
   return Status::Ok();
 }
+
+// Keys of the loaded objects with a replica at `offset` on segment `handle` (error messages only:
+// a scan of the whole state).
+std::vector<std::string_view> KeysAt(const LoadedState& state, uint32_t handle, uint64_t offset) {
+  std::vector<std::string_view> keys;
+  for (const ShardState& shard : state.shards) {
+    for (const NodePtr& n : shard.objects) {
+      for (const Placement& p : n->replicas) {
+        if (p.segment_handle == handle && p.offset == offset) keys.push_back(n->key());
+      }
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+std::string_view KeyOr(const std::vector<std::string_view>& keys, size_t i) {
+  return i < keys.size() ? keys[i] : std::string_view("?");
+}
+
+// Allocates every segment's replicas at once: sorted by offset, checked for bounds and overlaps in
+// one pass, the free ranges built from the gaps.
+Status AllocatePlacements(PlacementsBySegment& placed, LoadedState& out) {
+  for (const auto& [handle, segment] : out.space.segments()) {
+    std::vector<ByteRange>& used = placed[handle];
+    if (used.empty()) continue;
+    RangeConflict c;
+    if (out.space.AllocateAll(handle, used, &c)) continue;
+    std::vector<std::string_view> keys = KeysAt(out, handle, c.range.offset);
+    switch (c.kind) {
+      case RangeConflict::Kind::kEmpty:
+        return Internal("key '", KeyOr(keys, 0), "': empty replica on segment '", segment.id, "'");
+      case RangeConflict::Kind::kOutOfBounds:
+        return Internal("key '", KeyOr(keys, 0), "': allocation [", c.range.offset, ", +",
+                        c.range.size, ") leaves segment '", segment.id, "' of ", segment.size,
+                        " bytes");
+      case RangeConflict::Kind::kOverlap: {
+        std::vector<std::string_view> others =
+            c.other.offset == c.range.offset ? keys : KeysAt(out, handle, c.other.offset);
+        size_t other = c.other.offset == c.range.offset ? 1 : 0;
+        return Internal("keys '", KeyOr(keys, 0), "' and '", KeyOr(others, other),
+                        "': allocations [", c.range.offset, ", +", c.range.size, ") and [",
+                        c.other.offset, ", +", c.other.size, ") overlap on segment '", segment.id,
+                        "'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Shard tables are reserved from the header's object count (capped: the header is not trusted
+// until the records agree with it), so they do not rehash while loading.
+constexpr uint64_t kMaxReservedObjects = uint64_t{1} << 24;
 
 Status BuildState(const tandem::v1::StateHeader& header,
                   const std::function<bool(tandem::v1::ObjectChunk*)>& next_chunk, uint64_t now_ms,
                   const Options& options, LoadedState& out) {
   if (Status s = LoadSegments(header, now_ms, out); !s.ok()) return s;
+  const uint64_t per_shard =
+      std::min(header.object_count(), kMaxReservedObjects) / static_cast<uint64_t>(kShardCount);
+  if (per_shard > 0) {
+    for (ShardState& shard : out.shards) shard.objects.reserve(per_shard + per_shard / 8 + 8);
+  }
+  PlacementsBySegment placed;
+  for (const auto& [handle, segment] : out.space.segments()) placed[handle];
   tandem::v1::ObjectChunk chunk;
   while (next_chunk(&chunk)) {
     for (const tandem::v1::ObjectRecord& r : chunk.objects()) {
-      if (Status s = LoadObject(r, now_ms, options, out); !s.ok()) return s;
+      if (Status s = LoadObject(r, now_ms, options, placed, out); !s.ok()) return s;
     }
     chunk.Clear();
   }
@@ -131,6 +242,7 @@ Status BuildState(const tandem::v1::StateHeader& header,
     return Internal("image holds ", out.objects, " objects, its header says ",
                     header.object_count());
   }
+  if (Status s = AllocatePlacements(placed, out); !s.ok()) return s;
   std::vector<uint64_t> digests(kShardCount);
   for (int i = 0; i < kShardCount; ++i) digests[i] = out.shards[i].digest;
   uint64_t digest = CombineDigests(digests.data(), out.space.digest());
@@ -143,47 +255,59 @@ Status BuildState(const tandem::v1::StateHeader& header,
 }  // namespace
 
 std::unique_ptr<StateImage> MetaStore::CaptureImage() const {
-  auto image = std::make_unique<CapturedImage>();
+  Impl& m = *impl_;
+  auto image = std::make_unique<CapturedImage>();  // allocated before any lock
   tandem::v1::StateHeader& h = image->header_;
-  std::vector<size_t> shard_ends;  // where each shard's objects end in objects_
+  uint64_t space_digest = 0;
   {
-    LockSet locks = impl_->Locks();
-    locks.AllShards();
-    locks.Space();
-    const SegmentSpace& space = impl_->space;
-    h.set_applied_seq(applied_seq());
-    h.set_applied_epoch(applied_epoch());
-    h.set_next_segment_handle(space.next_handle());
-    for (const auto& [handle, s] : space.segments()) {
-      tandem::v1::SegmentRecord* r = h.add_segments();
-      r->set_handle(handle);
-      r->set_id(s.id);
-      r->set_name(s.name);
-      r->set_base(s.base);
-      r->set_size(s.size);
-      r->set_endpoint(s.endpoint);
-      r->set_owner_client_id(s.owner_client_id);
-    }
-    std::vector<uint64_t> digests(kShardCount);
-    for (int i = 0; i < kShardCount; ++i) {
-      const ShardState& shard = impl_->shards[i].state;
-      digests[i] = shard.digest;
-      for (const NodePtr& n : shard.objects) {
-        image->objects_.push_back({std::string(n->key()), n->value_size, n->owner_client_hash,
-                                   n->put_start_ms(), n->complete(), n->soft_pin, n->replicas});
+    std::lock_guard<std::mutex> one_capture(m.capture_mu);
+    {
+      // The freeze: no entry is half-applied while every shard lock and the space lock are held,
+      // so this is the state at applied_seq. Only the header is read here; the shards are marked.
+      LockSet locks = m.Locks();
+      locks.AllShards();
+      locks.Space();
+      const SegmentSpace& space = m.space;
+      h.set_applied_seq(applied_seq());
+      h.set_applied_epoch(applied_epoch());
+      h.set_next_segment_handle(space.next_handle());
+      for (const auto& [handle, s] : space.segments()) {
+        tandem::v1::SegmentRecord* r = h.add_segments();
+        r->set_handle(handle);
+        r->set_id(s.id);
+        r->set_name(s.name);
+        r->set_base(s.base);
+        r->set_size(s.size);
+        r->set_endpoint(s.endpoint);
+        r->set_owner_client_id(s.owner_client_id);
       }
-      shard_ends.push_back(image->objects_.size());
+      space_digest = space.digest();
+      for (int i = 0; i < kShardCount; ++i) {
+        m.shards[i].state.pending_capture = &image->shards_[i];
+      }
     }
-    h.set_object_count(image->objects_.size());
-    h.set_state_digest(CombineDigests(digests.data(), space.digest()));
+    // Shard by shard, each under its own lock only: a shard a writer changed since the freeze
+    // was copied by that writer, before the change.
+    for (Shard& shard : m.shards) {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      shard.state.FlushCapture();
+    }
   }
-  // Outside the locks: key order inside each shard makes the image deterministic.
-  size_t begin = 0;
-  for (size_t end : shard_ends) {
-    std::sort(image->objects_.begin() + begin, image->objects_.begin() + end,
-              [](const ImageObject& a, const ImageObject& b) { return a.key < b.key; });
-    begin = end;
+  // Outside every lock.
+  std::vector<uint64_t> digests(kShardCount);
+  uint64_t objects = 0;
+  for (int i = 0; i < kShardCount; ++i) {
+    ShardCopy& shard = image->shards_[i];
+    digests[i] = shard.digest;
+    objects += shard.objects.size();
+    // Key order inside each shard makes the image deterministic.
+    std::sort(shard.objects.begin(), shard.objects.end(),
+              [&shard](const ShardCopy::Object& a, const ShardCopy::Object& b) {
+                return shard.key(a) < shard.key(b);
+              });
   }
+  h.set_object_count(objects);
+  h.set_state_digest(CombineDigests(digests.data(), space_digest));
   return image;
 }
 
@@ -197,7 +321,10 @@ Status MetaStore::LoadImage(const tandem::v1::StateHeader& header,
   LockSet locks = m.Locks();
   locks.AllShards();
   locks.Space();
-  for (int i = 0; i < kShardCount; ++i) std::swap(m.shards[i].state, loaded.shards[i]);
+  for (int i = 0; i < kShardCount; ++i) {
+    m.shards[i].state.FlushCapture();  // a concurrent capture gets the state before the load
+    std::swap(m.shards[i].state, loaded.shards[i]);
+  }
   std::swap(m.space, loaded.space);
   m.applied_seq.store(built.ok() ? header.applied_seq() : 0, std::memory_order_release);
   m.applied_epoch.store(built.ok() ? header.applied_epoch() : 0, std::memory_order_release);

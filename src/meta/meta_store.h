@@ -164,8 +164,9 @@ class MetaStore {
   // A malformed payload or an effect that contradicts the state (e.g. an allocation overlapping
   // used space) returns INTERNAL and changes nothing.
   Status Apply(const tandem::v1::OpLogEntry& entry);
-  // Copies the state at one seq: briefly holds every shard lock and the space lock (a copy of
-  // the in-memory tables, no serialization under the locks).
+  // Copies the state at one seq: briefly holds every shard lock and the space lock (to read the
+  // header and mark every shard), then copies shard by shard, each under its own lock; a writer
+  // that reaches a shard not copied yet copies it first. No serialization under any lock.
   std::unique_ptr<StateImage> CaptureImage() const;
   // Replaces the whole state with an image (standby full sync, snapshot load). `next_chunk`
   // fills the next chunk and returns false when there are no more. Every record is validated

@@ -1,6 +1,8 @@
 #include "meta/segment_space.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 
 #include "meta/errors.h"
 
@@ -115,6 +117,18 @@ void SegmentSpace::Allocate(const Placements& placements, uint64_t size) {
   for (const Placement& p : placements) {
     segments_.find(p.segment_handle)->second.space.AllocateAt(p.offset, size);
   }
+}
+
+bool SegmentSpace::AllocateAll(uint32_t handle, std::vector<ByteRange>& used,
+                               RangeConflict* conflict) {
+  auto it = segments_.find(handle);
+  // A misuse, not bad input: replacing a live allocator would lose its allocations.
+  if (it == segments_.end() || it->second.space.used_bytes() != 0) std::abort();
+  Segment& s = it->second;
+  std::optional<RangeAllocator> built = RangeAllocator::FromUsed(s.size, used, conflict);
+  if (!built) return false;
+  s.space = std::move(*built);
+  return true;
 }
 
 bool SegmentSpace::Release(const Placements& placements, uint64_t size) {

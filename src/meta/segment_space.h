@@ -71,6 +71,11 @@ class SegmentSpace {
   // INTERNAL unless every placement names a distinct mounted segment and a free range of `size`.
   Status CheckAllocate(const Placements& placements, uint64_t size) const;
   void Allocate(const Placements& placements, uint64_t size);  // after CheckAllocate
+  // Bulk path of image loads: marks exactly `used` (any order; sorted in place) allocated in the
+  // mounted segment `handle`, which must have nothing allocated yet, building its free ranges in
+  // one pass (RangeAllocator::FromUsed). False, with `*conflict` set and nothing changed, when a
+  // range is empty, leaves the segment or overlaps another.
+  bool AllocateAll(uint32_t handle, std::vector<ByteRange>& used, RangeConflict* conflict);
   // False when a placement is not allocated (a corrupt state: the caller reports INTERNAL).
   bool Release(const Placements& placements, uint64_t size);
   // Leader only: `replica_num` distinct segments with room for `size`, the preferred one first,

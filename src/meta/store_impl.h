@@ -87,6 +87,9 @@ struct MetaStore::Impl {
   std::array<Shard, kShardCount> shards;
   mutable std::mutex space_mu;  // after every shard lock, before the sink
   SegmentSpace space;           // guarded by space_mu (see segment_space.h)
+  // One CaptureImage at a time (a shard waits for at most one capture); taken before any shard
+  // lock and by nothing else.
+  mutable std::mutex capture_mu;
 
   // Max sequence id (and its epoch) applied; a leader applies concurrently, so a max.
   std::atomic<uint64_t> applied_seq{0};

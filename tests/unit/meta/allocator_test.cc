@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -191,6 +192,154 @@ TEST(RangeAllocatorTest, RandomOperationsMatchAByteMap) {
       ASSERT_EQ(free_bytes, a.free_bytes());
       ASSERT_EQ(free_bytes, static_cast<uint64_t>(std::count(used.begin(), used.end(), false)));
     }
+  }
+}
+
+// ---- FromUsed: the bulk builder of image loads ----
+
+using Used = std::vector<ByteRange>;
+
+TEST(RangeAllocatorFromUsedTest, NothingUsedIsOneFreeRange) {
+  Used used;
+  RangeConflict c;
+  auto a = RangeAllocator::FromUsed(1000, used, &c);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(FreeRanges(*a), (Ranges{{0, 1000}}));
+  EXPECT_EQ(a->free_bytes(), 1000u);
+  EXPECT_EQ(a->capacity(), 1000u);
+  EXPECT_EQ(a->FindFit(1000), 0u);
+}
+
+TEST(RangeAllocatorFromUsedTest, GapsAreTheFreeRangesWhateverTheOrder) {
+  Used used = {{700, 100}, {100, 50}, {400, 200}};
+  RangeConflict c;
+  auto a = RangeAllocator::FromUsed(1000, used, &c);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(FreeRanges(*a), (Ranges{{0, 100}, {150, 250}, {600, 100}, {800, 200}}));
+  EXPECT_EQ(a->used_bytes(), 350u);
+  EXPECT_EQ(used, (Used{{100, 50}, {400, 200}, {700, 100}}));  // sorted in place
+  // The size index agrees: best fit, lowest offset among equals.
+  EXPECT_EQ(a->FindFit(100), 0u);
+  EXPECT_EQ(a->FindFit(101), 800u);
+  EXPECT_EQ(a->FindFit(201), 150u);
+  EXPECT_EQ(a->FindFit(251), std::nullopt);
+}
+
+TEST(RangeAllocatorFromUsedTest, AdjacentRangesLeaveNoGapBetweenThem) {
+  Used used = {{300, 100}, {0, 100}, {100, 200}, {400, 1}};
+  RangeConflict c;
+  auto a = RangeAllocator::FromUsed(1000, used, &c);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(FreeRanges(*a), (Ranges{{401, 599}}));
+  // Freeing them back coalesces into one range again.
+  for (const ByteRange& r : used) ASSERT_TRUE(a->Free(r.offset, r.size));
+  EXPECT_EQ(FreeRanges(*a), (Ranges{{0, 1000}}));
+}
+
+TEST(RangeAllocatorFromUsedTest, RangesUpToTheSegmentEnd) {
+  {
+    Used used = {{900, 100}};  // ends exactly at the end: no tail
+    RangeConflict c;
+    auto a = RangeAllocator::FromUsed(1000, used, &c);
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(FreeRanges(*a), (Ranges{{0, 900}}));
+  }
+  {
+    Used used = {{0, 1000}};  // the whole segment
+    RangeConflict c;
+    auto a = RangeAllocator::FromUsed(1000, used, &c);
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->free_range_count(), 0u);
+    EXPECT_EQ(a->free_bytes(), 0u);
+    EXPECT_EQ(a->FindFit(1), std::nullopt);
+  }
+}
+
+TEST(RangeAllocatorFromUsedTest, RefusesOutOfBoundsRanges) {
+  for (ByteRange bad : {ByteRange{950, 51}, ByteRange{1000, 1}, ByteRange{5000, 10},
+                        ByteRange{UINT64_MAX - 5, 10}}) {
+    Used used = {{0, 10}, bad, {20, 10}};
+    RangeConflict c;
+    EXPECT_FALSE(RangeAllocator::FromUsed(1000, used, &c).has_value()) << bad.offset;
+    EXPECT_EQ(c.kind, RangeConflict::Kind::kOutOfBounds);
+    EXPECT_EQ(c.range, bad);
+  }
+}
+
+TEST(RangeAllocatorFromUsedTest, RefusesEmptyRanges) {
+  Used used = {{0, 10}, {500, 0}};
+  RangeConflict c;
+  EXPECT_FALSE(RangeAllocator::FromUsed(1000, used, &c).has_value());
+  EXPECT_EQ(c.kind, RangeConflict::Kind::kEmpty);
+  EXPECT_EQ(c.range, (ByteRange{500, 0}));
+}
+
+TEST(RangeAllocatorFromUsedTest, RefusesOverlapsAndNamesBothRanges) {
+  struct Case {
+    Used used;
+    ByteRange range;
+    ByteRange other;
+  };
+  const std::vector<Case> cases = {
+      {{{100, 50}, {100, 50}}, {100, 50}, {100, 50}},           // the same range twice
+      {{{120, 10}, {100, 50}}, {120, 10}, {100, 50}},           // inside another
+      {{{149, 10}, {100, 50}}, {149, 10}, {100, 50}},           // over its end by one byte
+      {{{0, 1000}, {500, 1}}, {500, 1}, {0, 1000}},             // inside the whole segment
+      {{{50, 500}, {0, 10}, {300, 10}}, {300, 10}, {50, 500}},  // under one that reaches past
+  };
+  for (const Case& k : cases) {
+    Used used = k.used;
+    RangeConflict c;
+    EXPECT_FALSE(RangeAllocator::FromUsed(1000, used, &c).has_value());
+    EXPECT_EQ(c.kind, RangeConflict::Kind::kOverlap);
+    EXPECT_EQ(c.range, k.range);
+    EXPECT_EQ(c.other, k.other);
+  }
+  // Touching is not overlapping.
+  Used touching = {{100, 50}, {150, 50}};
+  RangeConflict c;
+  EXPECT_TRUE(RangeAllocator::FromUsed(1000, touching, &c).has_value());
+}
+
+// The bulk builder and one AllocateAt per range end in the same allocator, and it keeps working.
+TEST(RangeAllocatorFromUsedTest, MatchesAllocateAtOneByOne) {
+  constexpr uint64_t kCapacity = 4096;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937 rng(seed);
+    // Random disjoint ranges: cut the segment into pieces, keep some of them.
+    Used used;
+    for (uint64_t offset = 0; offset < kCapacity;) {
+      uint64_t size = std::min<uint64_t>(1 + rng() % 64, kCapacity - offset);
+      if (rng() % 3 != 0) used.push_back({offset, size});
+      offset += size;
+    }
+    std::shuffle(used.begin(), used.end(), rng);
+    RangeAllocator one_by_one(kCapacity);
+    for (const ByteRange& r : used) ASSERT_TRUE(one_by_one.AllocateAt(r.offset, r.size));
+    RangeConflict c;
+    auto bulk = RangeAllocator::FromUsed(kCapacity, used, &c);
+    ASSERT_TRUE(bulk.has_value()) << "seed " << seed;
+    EXPECT_EQ(FreeRanges(*bulk), FreeRanges(one_by_one)) << "seed " << seed;
+    EXPECT_EQ(bulk->free_bytes(), one_by_one.free_bytes());
+    for (uint64_t size = 1; size <= 70; ++size) {
+      ASSERT_EQ(bulk->FindFit(size), one_by_one.FindFit(size)) << "seed " << seed;
+    }
+    // Later frees and allocations behave the same on both.
+    std::shuffle(used.begin(), used.end(), rng);
+    for (size_t i = 0; i < used.size() / 2; ++i) {
+      ASSERT_TRUE(bulk->Free(used[i].offset, used[i].size));
+      ASSERT_TRUE(one_by_one.Free(used[i].offset, used[i].size));
+    }
+    for (int i = 0; i < 50; ++i) {
+      uint64_t size = 1 + rng() % 100;
+      auto fit = bulk->FindFit(size);
+      ASSERT_EQ(fit, one_by_one.FindFit(size));
+      if (fit) {
+        ASSERT_TRUE(bulk->AllocateAt(*fit, size));
+        ASSERT_TRUE(one_by_one.AllocateAt(*fit, size));
+      }
+    }
+    EXPECT_EQ(FreeRanges(*bulk), FreeRanges(one_by_one)) << "seed " << seed;
   }
 }
 

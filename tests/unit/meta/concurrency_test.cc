@@ -1,6 +1,7 @@
 // Concurrent clients against one store while segments come and go: the invariants hold and the
 // entries, in sequence order, replay to the same state. Its own executable, so it can be run
-// alone under TSan.
+// alone under TSan (with TSAN_OPTIONS=detect_deadlocks=0: the store may hold all 1024 shard
+// locks, more than TSan's deadlock detector can track).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,79 @@ namespace {
 constexpr int kWorkers = 3;
 constexpr int kOpsPerWorker = 4000;
 
+// The threads' shared load: a logical clock, and a count of INTERNAL errors (which would be bugs).
+class Load {
+ public:
+  explicit Load(MetaStore& store) : store_(store) {}
+
+  // Random object operations on 300 keys.
+  void Worker(int seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < kOpsPerWorker; ++i) {
+      const uint64_t now = clock_.fetch_add(1);
+      const std::string key = "k" + std::to_string(rng() % 300);
+      switch (rng() % 6) {
+        case 0:
+          Note(store_.PutStart(Put(key, 1 + rng() % 4000, 1 + rng() % 2), now).status());
+          break;
+        case 1:
+          Note(store_.PutEnd(key, "c1", now));
+          break;
+        case 2:
+          Note(store_.GetReplicaList(key, now).status());
+          break;
+        case 3:
+          Note(store_.Remove(key, now));
+          break;
+        case 4:
+          store_.ExistKey(key);
+          break;
+        default:
+          Note(store_.PutRevoke(key, "c1", now));
+          break;
+      }
+    }
+  }
+
+  // Mounts and unmounts segments (and runs eviction and reaping) until the workers are done,
+  // and at least 200 rounds.
+  void Admin(const std::atomic<bool>& workers_done) {
+    std::mt19937 rng(99);
+    for (int round = 0; round < 200 || !workers_done.load(); ++round) {
+      const uint64_t now = clock_.fetch_add(1);
+      const std::string name = "dyn-" + std::to_string(rng() % 3);
+      switch (rng() % 6) {
+        case 0:
+        case 1:
+          Note(store_.MountSegment(Seg(name, 32 << 10), "node", now));
+          break;
+        case 2:
+        case 3:
+          Note(store_.UnmountSegment(name, "node", now));
+          break;
+        case 4:
+          store_.EvictIfNeeded(now);
+          break;
+        default:
+          store_.ReapStalePuts(now);
+          break;
+      }
+      std::this_thread::yield();
+    }
+  }
+
+  uint64_t internal_errors() const { return internal_errors_.load(); }
+
+ private:
+  void Note(const Status& s) {
+    if (s.code() == ErrorCode::kInternal) internal_errors_.fetch_add(1);
+  }
+
+  MetaStore& store_;
+  std::atomic<uint64_t> clock_{1};
+  std::atomic<uint64_t> internal_errors_{0};
+};
+
 TEST(ConcurrencyTest, ConcurrentOpsKeepInvariantsAndReplayInSequenceOrder) {
   Options options;
   options.lease_ttl_ms = 20;
@@ -27,73 +101,16 @@ TEST(ConcurrencyTest, ConcurrentOpsKeepInvariantsAndReplayInSequenceOrder) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(store.MountSegment(Seg("static-" + std::to_string(i), 64 << 10), "", 0).ok());
   }
-  std::atomic<uint64_t> clock{1};
-  std::atomic<bool> done{false};
-  std::atomic<uint64_t> internal_errors{0};
-  auto note = [&](const Status& s) {
-    if (s.code() == ErrorCode::kInternal) internal_errors.fetch_add(1);
-  };
-
+  Load load(store);
+  std::atomic<bool> workers_done{false};
   std::vector<std::thread> workers;
-  for (int w = 0; w < kWorkers; ++w) {
-    workers.emplace_back([&, w] {
-      std::mt19937 rng(w + 1);
-      for (int i = 0; i < kOpsPerWorker; ++i) {
-        const uint64_t now = clock.fetch_add(1);
-        const std::string key = "k" + std::to_string(rng() % 300);
-        switch (rng() % 6) {
-          case 0:
-            note(store.PutStart(Put(key, 1 + rng() % 4000, 1 + rng() % 2), now).status());
-            break;
-          case 1:
-            note(store.PutEnd(key, "c1", now));
-            break;
-          case 2:
-            note(store.GetReplicaList(key, now).status());
-            break;
-          case 3:
-            note(store.Remove(key, now));
-            break;
-          case 4:
-            store.ExistKey(key);
-            break;
-          default:
-            note(store.PutRevoke(key, "c1", now));
-            break;
-        }
-      }
-    });
-  }
-  std::thread admin([&] {
-    std::mt19937 rng(99);
-    // At least 200 rounds, so segments do come and go while the workers run.
-    for (int round = 0; round < 200 || !done.load(); ++round) {
-      const uint64_t now = clock.fetch_add(1);
-      const std::string name = "dyn-" + std::to_string(rng() % 3);
-      switch (rng() % 6) {
-        case 0:
-        case 1:
-          note(store.MountSegment(Seg(name, 32 << 10), "node", now));
-          break;
-        case 2:
-        case 3:
-          note(store.UnmountSegment(name, "node", now));
-          break;
-        case 4:
-          store.EvictIfNeeded(now);
-          break;
-        default:
-          store.ReapStalePuts(now);
-          break;
-      }
-      std::this_thread::yield();
-    }
-  });
+  for (int w = 0; w < kWorkers; ++w) workers.emplace_back([&, w] { load.Worker(w + 1); });
+  std::thread admin([&] { load.Admin(workers_done); });
   for (std::thread& t : workers) t.join();
-  done.store(true);
+  workers_done.store(true);
   admin.join();
 
-  EXPECT_EQ(internal_errors.load(), 0u);
+  EXPECT_EQ(load.internal_errors(), 0u);
   EXPECT_TRUE(CheckInvariants(store));
   std::vector<OpLogEntry> entries = sink.entries();
   std::sort(entries.begin(), entries.end(), [](const OpLogEntry& a, const OpLogEntry& b) {
