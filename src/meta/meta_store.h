@@ -65,7 +65,7 @@ struct ReplicaView {
 struct PutStartArgs {
   std::string_view key;
   uint64_t value_size = 0;
-  uint32_t replica_num = 1;  // 0 is treated as 1
+  uint32_t replica_num = 1;            // 0 is treated as 1
   std::string_view preferred_segment;  // segment id, optional
   std::string_view client_id;
   bool soft_pin = false;
@@ -124,9 +124,9 @@ class StateImage {
   virtual const tandem::v1::StateHeader& header() const = 0;
   // Emits every object, shard by shard, in chunks of at most `max_objects`. Stops early when
   // `emit` returns false. Safe to call from any thread while the store keeps changing.
-  virtual void ForEachChunk(size_t max_objects,
-                            const std::function<bool(const tandem::v1::ObjectChunk&)>& emit)
-      const = 0;
+  virtual void ForEachChunk(
+      size_t max_objects,
+      const std::function<bool(const tandem::v1::ObjectChunk&)>& emit) const = 0;
 };
 
 class MetaStore {
