@@ -146,6 +146,23 @@ Status MetaStore::Impl::ApplyLocked(const OpLogEntry& entry) {
                     tandem::v1::OpType_Name(entry.op_type()), ": ", s.message());
   }
   NoteApplied(entry);
+  if (!entry.request_id().empty()) {
+    dedup.Record(entry.request_id(), {entry.sequence_id(), entry.op_type()});
+  }
+  return Status::Ok();
+}
+
+std::optional<Status> MetaStore::Impl::CheckDuplicate(std::string_view request_id,
+                                                      tandem::v1::OpType type) {
+  if (request_id.empty()) return std::nullopt;
+  std::optional<AppliedRequest> applied = dedup.Find(request_id);
+  if (!applied) return std::nullopt;
+  if (applied->op_type != type) {
+    return Error(ErrorCode::kInvalidParams, "request id '", request_id.substr(0, 64),
+                 "' was applied as ", tandem::v1::OpType_Name(applied->op_type), " at seq ",
+                 applied->seq);
+  }
+  dedup_hits.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 

@@ -87,10 +87,22 @@ class CapturedImage : public StateImage {
         }
       }
     }
-    if (chunk.objects_size() > 0) emit(chunk);
+    // Then the dedup window, in the same chunks (a chunk holds at most `limit` items in all).
+    for (const RequestEntry& e : requests_) {
+      tandem::v1::RequestRecord* r = chunk.add_requests();
+      r->set_request_id(e.request_id);
+      r->set_seq(e.applied.seq);
+      r->set_op_type(e.applied.op_type);
+      if (chunk.objects_size() + chunk.requests_size() >= limit) {
+        if (!emit(chunk)) return;
+        chunk.Clear();
+      }
+    }
+    if (chunk.objects_size() + chunk.requests_size() > 0) emit(chunk);
   }
 
   tandem::v1::StateHeader header_;
+  std::vector<RequestEntry> requests_;  // the dedup window at the freeze, by seq
   std::vector<ShardCopy> shards_ = std::vector<ShardCopy>(kShardCount);  // by key inside each
 };
 
@@ -222,7 +234,9 @@ constexpr uint64_t kMaxReservedObjects = uint64_t{1} << 24;
 
 Status BuildState(const tandem::v1::StateHeader& header,
                   const std::function<bool(tandem::v1::ObjectChunk*)>& next_chunk, uint64_t now_ms,
-                  const Options& options, LoadedState& out) {
+                  const Options& options, LoadedState& out, DedupWindow& window) {
+  uint64_t requests = 0;
+  uint64_t dedup_digest = 0;
   if (Status s = LoadSegments(header, now_ms, out); !s.ok()) return s;
   const uint64_t per_shard =
       std::min(header.object_count(), kMaxReservedObjects) / static_cast<uint64_t>(kShardCount);
@@ -236,7 +250,22 @@ Status BuildState(const tandem::v1::StateHeader& header,
     for (const tandem::v1::ObjectRecord& r : chunk.objects()) {
       if (Status s = LoadObject(r, now_ms, options, placed, out); !s.ok()) return s;
     }
+    for (const tandem::v1::RequestRecord& r : chunk.requests()) {
+      if (r.request_id().empty() || r.seq() == 0 || r.seq() > header.applied_seq()) {
+        return Internal("request record '", r.request_id().substr(0, 64), "' at seq ", r.seq(),
+                        " does not fit an image at seq ", header.applied_seq());
+      }
+      const AppliedRequest applied{r.seq(), r.op_type()};
+      window.Record(r.request_id(), applied);
+      dedup_digest += DedupWindow::RecordDigest(r.request_id(), applied);
+      ++requests;
+    }
     chunk.Clear();
+  }
+  if (requests != header.request_count() || dedup_digest != header.dedup_digest()) {
+    return Internal("image holds ", requests, " request ids (dedup digest ", dedup_digest,
+                    "), its header says ", header.request_count(), " (", header.dedup_digest(),
+                    ")");
   }
   if (out.objects != header.object_count()) {
     return Internal("image holds ", out.objects, " objects, its header says ",
@@ -285,6 +314,9 @@ std::unique_ptr<StateImage> MetaStore::CaptureImage() const {
       for (int i = 0; i < kShardCount; ++i) {
         m.shards[i].state.pending_capture = &image->shards_[i];
       }
+      // Every apply that records a request id holds a shard lock or the space lock, so the
+      // window is exact at applied_seq here. A copy of at most --dedup-window short strings.
+      image->requests_ = m.dedup.Entries();
     }
     // Shard by shard, each under its own lock only: a shard a writer changed since the freeze
     // was copied by that writer, before the change.
@@ -308,6 +340,13 @@ std::unique_ptr<StateImage> MetaStore::CaptureImage() const {
   }
   h.set_object_count(objects);
   h.set_state_digest(CombineDigests(digests.data(), space_digest));
+  DedupWindow::SortEntries(image->requests_);
+  uint64_t dedup_digest = 0;
+  for (const RequestEntry& e : image->requests_) {
+    dedup_digest += DedupWindow::RecordDigest(e.request_id, e.applied);
+  }
+  h.set_request_count(image->requests_.size());
+  h.set_dedup_digest(dedup_digest);
   return image;
 }
 
@@ -316,8 +355,12 @@ Status MetaStore::LoadImage(const tandem::v1::StateHeader& header,
                             uint64_t now_ms) {
   Impl& m = *impl_;
   LoadedState loaded;
-  Status built = BuildState(header, next_chunk, now_ms, m.options, loaded);
-  if (!built.ok()) loaded = LoadedState();  // the store is left empty, never half-loaded
+  DedupWindow window(m.options.dedup_window);
+  Status built = BuildState(header, next_chunk, now_ms, m.options, loaded, window);
+  if (!built.ok()) {
+    loaded = LoadedState();  // the store is left empty, never half-loaded
+    window.Clear();
+  }
   LockSet locks = m.Locks();
   locks.AllShards();
   locks.Space();
@@ -326,6 +369,7 @@ Status MetaStore::LoadImage(const tandem::v1::StateHeader& header,
     std::swap(m.shards[i].state, loaded.shards[i]);
   }
   std::swap(m.space, loaded.space);
+  m.dedup.Swap(window);
   m.applied_seq.store(built.ok() ? header.applied_seq() : 0, std::memory_order_release);
   m.applied_epoch.store(built.ok() ? header.applied_epoch() : 0, std::memory_order_release);
   if (!built.ok()) return Internal("image refused: ", built.message());

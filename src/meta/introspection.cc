@@ -39,8 +39,16 @@ Stats MetaStore::GetStats() const {
   stats.evictions = m.evictions.load(std::memory_order_relaxed);
   stats.reaped_puts = m.reaped_puts.load(std::memory_order_relaxed);
   stats.expired_clients = m.expired_clients.load(std::memory_order_relaxed);
+  stats.dedup_entries = m.dedup.size();
+  stats.dedup_hits = m.dedup_hits.load(std::memory_order_relaxed);
   return stats;
 }
+
+std::optional<AppliedRequest> MetaStore::FindRequest(std::string_view request_id) const {
+  return impl_->dedup.Find(request_id);  // the window has its own locks (LoadImage swaps contents)
+}
+
+uint64_t MetaStore::DedupDigest() const { return impl_->dedup.Digest(); }
 
 std::vector<SegmentInfo> MetaStore::ListSegments() const {
   std::lock_guard<std::mutex> space_lock(impl_->space_mu);

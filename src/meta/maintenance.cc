@@ -56,13 +56,21 @@ std::optional<EvictionRank> EvictionCutoff(const std::array<Shard, kShardCount>&
 
 }  // namespace
 
-RemoveAllResult MetaStore::RemoveAll(uint64_t now_ms) {
+RemoveAllResult MetaStore::RemoveAll(uint64_t now_ms, std::string_view request_id) {
   Impl& m = *impl_;
   LockSet locks = m.Locks();
   locks.AllShards();
   locks.Space();
   std::vector<std::string> keys;
   RemoveAllResult result;
+  // A duplicate of an applied RemoveAll (or of another op: the id is then ignored here, since
+  // RemoveAll has no error to report).
+  if (auto dup = m.CheckDuplicate(request_id, OpType::REMOVE_ALL)) {
+    if (dup->ok()) {
+      result.duplicate = true;
+      return result;
+    }
+  }
   for (const Shard& shard : m.shards) {
     for (const NodePtr& node : shard.state.objects) {
       if (node->complete() && node->lease_deadline_ms <= now_ms) {
@@ -75,6 +83,7 @@ RemoveAllResult MetaStore::RemoveAll(uint64_t now_ms) {
   if (keys.empty()) return result;
   const uint64_t removed = keys.size();
   tandem::v1::OpLogEntry entry = KeyListEntry(OpType::REMOVE_ALL, std::move(keys), now_ms);
+  entry.set_request_id(std::string(request_id));
   if (!m.Commit(entry).ok()) return {0, result.kept + removed};
   result.removed = removed;
   return result;

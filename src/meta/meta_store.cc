@@ -73,6 +73,12 @@ StatusOr<std::vector<ReplicaView>> MetaStore::PutStart(const PutStartArgs& args,
   const uint32_t replica_num = std::max<uint32_t>(args.replica_num, 1);
   Shard& shard = m.ShardFor(args.key);
   std::lock_guard<std::mutex> shard_lock(shard.mu);
+  if (auto dup = m.CheckDuplicate(args.request_id, OpType::PUT_START)) {
+    if (!dup->ok()) return *dup;
+    const ObjectNode* node = shard.state.Find(args.key);
+    if (node == nullptr) return std::vector<ReplicaView>{};
+    return ReplicaViews(*node, m.space);
+  }
   if (shard.state.Find(args.key) != nullptr) {
     return Error(ErrorCode::kObjectAlreadyExists, "object '", Shown(args.key), "' exists");
   }
@@ -92,30 +98,37 @@ StatusOr<std::vector<ReplicaView>> MetaStore::PutStart(const PutStartArgs& args,
   effect.set_owner_client_hash(ClientHash(args.client_id));
   effect.set_soft_pin(args.soft_pin);
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::PUT_START, args.key, &effect, now_ms);
+  entry.set_request_id(std::string(args.request_id));
   if (Status s = m.Commit(entry); !s.ok()) return s;
   return ReplicaViews(*shard.state.Find(args.key), m.space);
 }
 
-Status MetaStore::PutEnd(std::string_view key, std::string_view client_id, uint64_t now_ms) {
+Status MetaStore::PutEnd(std::string_view key, std::string_view client_id, uint64_t now_ms,
+                         std::string_view request_id) {
   Impl& m = *impl_;
   if (Status s = CheckKeyAndClient(key, client_id, m.options); !s.ok()) return s;
   Shard& shard = m.ShardFor(key);
   std::lock_guard<std::mutex> shard_lock(shard.mu);
+  if (auto dup = m.CheckDuplicate(request_id, OpType::PUT_END)) return *dup;
   if (Status s = CheckPendingPut(shard.state.Find(key), key, client_id); !s.ok()) return s;
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::PUT_END, key, nullptr, now_ms);
+  entry.set_request_id(std::string(request_id));
   return m.Commit(entry);
 }
 
-Status MetaStore::PutRevoke(std::string_view key, std::string_view client_id, uint64_t now_ms) {
+Status MetaStore::PutRevoke(std::string_view key, std::string_view client_id, uint64_t now_ms,
+                            std::string_view request_id) {
   Impl& m = *impl_;
   if (Status s = CheckKeyAndClient(key, client_id, m.options); !s.ok()) return s;
   Shard& shard = m.ShardFor(key);
   std::lock_guard<std::mutex> shard_lock(shard.mu);
+  if (auto dup = m.CheckDuplicate(request_id, OpType::PUT_REVOKE)) return *dup;
   if (Status s = CheckPendingPut(shard.state.Find(key), key, client_id); !s.ok()) return s;
   std::lock_guard<std::mutex> space_lock(m.space_mu);
   tandem::v1::PutRevokeEffect effect;
   effect.set_reason(tandem::v1::REVOKE_BY_CLIENT);
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::PUT_REVOKE, key, &effect, now_ms);
+  entry.set_request_id(std::string(request_id));
   return m.Commit(entry);
 }
 
@@ -146,11 +159,12 @@ bool MetaStore::ExistKey(std::string_view key) const {
   return shard.state.Find(key) != nullptr;
 }
 
-Status MetaStore::Remove(std::string_view key, uint64_t now_ms) {
+Status MetaStore::Remove(std::string_view key, uint64_t now_ms, std::string_view request_id) {
   Impl& m = *impl_;
   if (Status s = CheckKey(key, m.options); !s.ok()) return s;
   Shard& shard = m.ShardFor(key);
   std::lock_guard<std::mutex> shard_lock(shard.mu);
+  if (auto dup = m.CheckDuplicate(request_id, OpType::REMOVE)) return *dup;
   const ObjectNode* node = shard.state.Find(key);
   if (node == nullptr) return Error(ErrorCode::kObjectNotFound, "no object '", Shown(key), "'");
   if (!node->complete()) {
@@ -162,6 +176,7 @@ Status MetaStore::Remove(std::string_view key, uint64_t now_ms) {
   }
   std::lock_guard<std::mutex> space_lock(m.space_mu);
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::REMOVE, key, nullptr, now_ms);
+  entry.set_request_id(std::string(request_id));
   return m.Commit(entry);
 }
 

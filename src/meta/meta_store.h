@@ -15,11 +15,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "meta/dedup_window.h"
 #include "meta/entry_sink.h"
 #include "tandem/v1/oplog.pb.h"
 #include "tandem/v1/state.pb.h"
@@ -39,6 +41,7 @@ struct Options {
   uint64_t client_ttl_ms = 10000;             // --client-ttl-ms: silent clients lose segments
   double eviction_high_watermark = 0.95;      // --eviction-high-watermark
   double eviction_ratio = 0.05;               // --eviction-ratio: fraction of capacity freed
+  uint64_t dedup_window = 100000;             // --dedup-window: request ids remembered (0: off)
 };
 
 struct SegmentSpec {
@@ -69,6 +72,7 @@ struct PutStartArgs {
   std::string_view preferred_segment;  // segment id, optional
   std::string_view client_id;
   bool soft_pin = false;
+  std::string_view request_id;  // optional, see "Request ids" below
 };
 
 struct GetResult {
@@ -79,6 +83,7 @@ struct GetResult {
 struct RemoveAllResult {
   uint64_t removed = 0;
   uint64_t kept = 0;
+  bool duplicate = false;  // the request id was already applied: nothing done this time
 };
 
 struct Stats {
@@ -92,6 +97,8 @@ struct Stats {
   uint64_t evictions = 0;        // eviction rounds, this process
   uint64_t reaped_puts = 0;      // PROCESSING puts discarded by timeout
   uint64_t expired_clients = 0;
+  uint64_t dedup_entries = 0;  // request ids in the dedup window
+  uint64_t dedup_hits = 0;     // writes answered from the window, this process
 };
 
 struct SegmentInfo {
@@ -140,16 +147,25 @@ class MetaStore {
   const Options& options() const;
 
   // ---- Client operations (leader). Each produces at most one entry on success. ----
-  Status MountSegment(const SegmentSpec& spec, std::string_view client_id, uint64_t now_ms);
-  Status UnmountSegment(std::string_view segment_id, std::string_view client_id, uint64_t now_ms);
+  // Request ids: a write given a non-empty request_id first looks it up in the dedup window,
+  // under the same locks its entry would be applied under (so two copies of one request cannot
+  // both apply). Already applied: OK without a new entry (PutStart: the object's current
+  // replicas, empty if it is gone); applied as another op type: INVALID_PARAMS. Otherwise the
+  // entry carries the id and Apply records it in the window (on every node).
+  Status MountSegment(const SegmentSpec& spec, std::string_view client_id, uint64_t now_ms,
+                      std::string_view request_id = {});
+  Status UnmountSegment(std::string_view segment_id, std::string_view client_id, uint64_t now_ms,
+                        std::string_view request_id = {});
   StatusOr<std::vector<ReplicaView>> PutStart(const PutStartArgs& args, uint64_t now_ms);
-  Status PutEnd(std::string_view key, std::string_view client_id, uint64_t now_ms);
-  Status PutRevoke(std::string_view key, std::string_view client_id, uint64_t now_ms);
+  Status PutEnd(std::string_view key, std::string_view client_id, uint64_t now_ms,
+                std::string_view request_id = {});
+  Status PutRevoke(std::string_view key, std::string_view client_id, uint64_t now_ms,
+                   std::string_view request_id = {});
   // Grants (extends) a read lease of options().lease_ttl_ms. Not logged.
   StatusOr<GetResult> GetReplicaList(std::string_view key, uint64_t now_ms);
   bool ExistKey(std::string_view key) const;
-  Status Remove(std::string_view key, uint64_t now_ms);
-  RemoveAllResult RemoveAll(uint64_t now_ms);
+  Status Remove(std::string_view key, uint64_t now_ms, std::string_view request_id = {});
+  RemoveAllResult RemoveAll(uint64_t now_ms, std::string_view request_id = {});
   // Heartbeat. CLIENT_NOT_FOUND for a client that owns no segment (it should remount).
   Status Ping(std::string_view client_id, uint64_t now_ms);
 
@@ -176,6 +192,10 @@ class MetaStore {
                    const std::function<bool(tandem::v1::ObjectChunk*)>& next_chunk,
                    uint64_t now_ms);
   uint64_t applied_epoch() const;
+  // The dedup window (replicated: Apply records every entry's request_id; images carry it).
+  std::optional<AppliedRequest> FindRequest(std::string_view request_id) const;
+  // Wrapping sum over the window's records (not part of StateDigest; see docs/decisions.md).
+  uint64_t DedupDigest() const;
 
   // Soft state after promotion: every object gets a fresh lease, every client a fresh TTL.
   void RefreshSoftState(uint64_t now_ms);

@@ -40,14 +40,15 @@ Status CheckSegmentSpec(const SegmentSpec& spec, std::string_view client_id,
 
 }  // namespace
 
-Status MetaStore::MountSegment(const SegmentSpec& spec, std::string_view client_id,
-                               uint64_t now_ms) {
+Status MetaStore::MountSegment(const SegmentSpec& spec, std::string_view client_id, uint64_t now_ms,
+                               std::string_view request_id) {
   Impl& m = *impl_;
   if (Status s = CheckSegmentSpec(spec, client_id, m.options); !s.ok()) return s;
   const std::string& id = spec.id.empty() ? spec.name : spec.id;
   LockSet locks = m.Locks();
   locks.AllShards();
   locks.Space();
+  if (auto dup = m.CheckDuplicate(request_id, OpType::MOUNT_SEGMENT)) return *dup;
   if (m.space.FindById(id) != nullptr) {
     return Error(ErrorCode::kSegmentAlreadyExists, "segment id '", id, "' is already mounted");
   }
@@ -67,11 +68,12 @@ Status MetaStore::MountSegment(const SegmentSpec& spec, std::string_view client_
   effect.set_endpoint(spec.endpoint);
   effect.set_owner_client_id(std::string(client_id));
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::MOUNT_SEGMENT, "", &effect, now_ms);
+  entry.set_request_id(std::string(request_id));
   return m.Commit(entry);
 }
 
 Status MetaStore::UnmountSegment(std::string_view segment_id, std::string_view client_id,
-                                 uint64_t now_ms) {
+                                 uint64_t now_ms, std::string_view request_id) {
   Impl& m = *impl_;
   if (segment_id.empty()) return Error(ErrorCode::kInvalidParams, "segment id is empty");
   if (Status s = CheckIdLength("segment id", segment_id); !s.ok()) return s;
@@ -79,6 +81,7 @@ Status MetaStore::UnmountSegment(std::string_view segment_id, std::string_view c
   LockSet locks = m.Locks();
   locks.AllShards();
   locks.Space();
+  if (auto dup = m.CheckDuplicate(request_id, OpType::UNMOUNT_SEGMENT)) return *dup;
   const Segment* segment = m.space.FindById(segment_id);
   if (segment == nullptr) {
     return Error(ErrorCode::kSegmentNotFound, "segment '", segment_id, "' is not mounted");
@@ -92,6 +95,7 @@ Status MetaStore::UnmountSegment(std::string_view segment_id, std::string_view c
   tandem::v1::UnmountSegmentEffect effect;
   effect.set_segment_handle(segment->handle);
   tandem::v1::OpLogEntry entry = MakeEntry(OpType::UNMOUNT_SEGMENT, "", &effect, now_ms);
+  entry.set_request_id(std::string(request_id));
   return m.Commit(entry);
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -81,6 +82,10 @@ struct MetaStore::Impl {
   // shard lock and the space lock held.
   void DropSegments(const std::vector<uint32_t>& handles);
   void NoteApplied(const tandem::v1::OpLogEntry& entry);
+  // Write path: nullopt when `request_id` is empty or new; OK (and a counted hit) when it was
+  // applied as `type`; INVALID_PARAMS when it was applied as another op. Caller holds the locks
+  // the op's entry is applied under.
+  std::optional<Status> CheckDuplicate(std::string_view request_id, tandem::v1::OpType type);
 
   const Options options;
   EntrySink* const sink;
@@ -99,6 +104,10 @@ struct MetaStore::Impl {
   std::atomic<uint64_t> evictions{0};
   std::atomic<uint64_t> reaped_puts{0};
   std::atomic<uint64_t> expired_clients{0};
+  std::atomic<uint64_t> dedup_hits{0};
+  // Request ids applied recently (replicated). Its own leaf locks; LoadImage swaps it under
+  // every shard lock and the space lock.
+  DedupWindow dedup{options.dedup_window};
 };
 
 }  // namespace tandem::meta

@@ -33,6 +33,8 @@ uint32_t ComputeChecksum(const tandem::v1::OpLogEntry& entry) {
   UpdateInt<uint32_t>(&state, static_cast<uint32_t>(entry.op_type()));
   UpdateBytes(&state, entry.object_key());
   UpdateBytes(&state, entry.payload());
+  // Only when set, so entries without one keep the checksum they always had.
+  if (!entry.request_id().empty()) UpdateBytes(&state, entry.request_id());
   return XXH32_digest(&state);
 }
 
