@@ -25,6 +25,7 @@ Status LogBuffer::Append(const tandem::v1::OpLogEntry& entry) {
   bytes_ += EntryCost(entry);
   entries_.push_back(entry);
   EvictLocked();
+  if (observer_ != nullptr) observer_->OnAppend(entry);
   return Status::Ok();
 }
 
@@ -90,10 +91,22 @@ void LogBuffer::TruncateBefore(uint64_t seq) {
 }
 
 void LogBuffer::Clear() {
+  std::lock_guard<std::mutex> observer_lock(observer_mu_);
+  LogObserver* observer = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.clear();
+    bytes_ = 0;
+    holds_.clear();
+    observer = observer_;
+  }
+  if (observer != nullptr) observer->OnClear();
+}
+
+void LogBuffer::SetObserver(LogObserver* observer) {
+  std::lock_guard<std::mutex> observer_lock(observer_mu_);
   std::lock_guard<std::mutex> lock(mu_);
-  entries_.clear();
-  bytes_ = 0;
-  holds_.clear();
+  observer_ = observer;
 }
 
 uint64_t LogBuffer::Hold(uint64_t seq) {

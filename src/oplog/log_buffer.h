@@ -21,6 +21,19 @@
 
 namespace tandem::oplog {
 
+// Sees every entry the buffer accepts, in order, on every node (the leader's Sequencer and a
+// standby's follower both append here): the write-ahead log hooks in through it.
+class LogObserver {
+ public:
+  virtual ~LogObserver() = default;
+  // Right after `entry` was stored, under the buffer's mutex (so calls come in seq order): must
+  // not block on I/O and must not call back into the buffer.
+  virtual void OnAppend(const tandem::v1::OpLogEntry& entry) = 0;
+  // After Clear(), outside the buffer's mutex, on the clearing thread: the state the entries
+  // lead to was replaced (a full sync). Appends resume after it returns.
+  virtual void OnClear() = 0;
+};
+
 struct LogBufferOptions {
   uint64_t max_bytes = 256ull << 20;  // --oplog-buffer-bytes
   uint64_t max_entries = 1 << 20;     // --oplog-buffer-entries
@@ -41,6 +54,8 @@ class LogBuffer {
   void TruncateBefore(uint64_t seq);
   // Drops every entry and every hold (a standby whose state was replaced by a full sync).
   void Clear();
+  // Borrowed (nullptr detaches). When this returns, no call to a previous observer is running.
+  void SetObserver(LogObserver* observer);
 
   // Keeps entries with sequence_id >= seq (see the header comment for the 2x limit). Returns a
   // hold id (never 0) for Release.
@@ -69,6 +84,8 @@ class LogBuffer {
   std::map<uint64_t, uint64_t> holds_;  // hold id -> first seq it keeps
   uint64_t next_hold_id_ = 1;
   uint64_t holds_dropped_ = 0;
+  LogObserver* observer_ = nullptr;
+  std::mutex observer_mu_;  // held across OnClear, so SetObserver waits for it
 };
 
 }  // namespace tandem::oplog

@@ -1,5 +1,7 @@
 #include "oplog/sequencer.h"
 
+#include <algorithm>
+
 #include "oplog/entry_codec.h"
 
 namespace tandem::oplog {
@@ -32,6 +34,13 @@ void Sequencer::Open(uint64_t epoch, uint64_t next_seq) {
   next_seq_ = next_seq;
   last_seq_.store(next_seq - 1, std::memory_order_release);
   closed_status_ = Status::Ok();
+}
+
+void Sequencer::Resume(uint64_t min_epoch, uint64_t next_seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  epoch_ = std::max(epoch_, min_epoch);
+  next_seq_ = next_seq;
+  last_seq_.store(next_seq - 1, std::memory_order_release);
 }
 
 void Sequencer::SetAppendListener(std::function<void(uint64_t)> listener) {

@@ -24,6 +24,9 @@ class Sequencer : public meta::EntrySink {
   // fails with `status` until Open is called with a new epoch.
   void Close(Status status);
   void Open(uint64_t epoch, uint64_t next_seq);
+  // After a cold start (recovery) and before traffic: continue at `next_seq`, with an epoch of
+  // at least `min_epoch`, without opening a closed sequencer (a standby's stays closed).
+  void Resume(uint64_t min_epoch, uint64_t next_seq);
 
   // Called after each successful append, under the sequencer's mutex and MetaStore's locks:
   // must not block (e.g. notify a condition variable). Set before traffic starts.
