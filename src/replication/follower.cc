@@ -36,6 +36,10 @@ void StandbyFollower::Stop() { impl_->Stop(); }
 void StandbyFollower::SetPrimaryAddress(const std::string& address) {
   impl_->SetPrimaryAddress(address);
 }
+
+void StandbyFollower::SetPrimary(const std::string& address, uint64_t min_epoch) {
+  impl_->SetPrimary(address, min_epoch);
+}
 FollowerStatus StandbyFollower::Status() const { return impl_->Status(); }
 
 // ---- Impl: lifecycle ----
@@ -94,6 +98,20 @@ void StandbyFollower::Impl::SetPrimaryAddress(const std::string& address) {
     if (context_ != nullptr) context_->TryCancel();
   }
   cv_.notify_all();
+}
+
+void StandbyFollower::Impl::SetPrimary(const std::string& address, uint64_t min_epoch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (min_epoch > options_.min_primary_epoch) {
+      options_.min_primary_epoch = min_epoch;
+      // A stream from an older primary must not deliver one more batch.
+      if (context_ != nullptr && status_.primary_epoch < min_epoch) context_->TryCancel();
+      address_changed_ = true;  // a new term: retry now, not after an error back-off
+    }
+  }
+  cv_.notify_all();
+  SetPrimaryAddress(address);
 }
 
 FollowerStatus StandbyFollower::Impl::Status() const {

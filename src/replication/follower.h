@@ -14,8 +14,9 @@
 // A refusal is counted, logged with seq and reason, and the stream is re-opened from the applied
 // seq; the same seq refused kMaxRefusals times in a row (or an entry the store cannot apply)
 // asks for a full sync instead. A FAILED_PRECONDITION from the primary (cluster id mismatch,
-// naming itself, not a primary) puts the follower in ERROR, keeps the message for /status and
-// retries slowly -- a failover may make it valid -- without touching the store.
+// naming itself, a stale primary) puts the follower in ERROR, keeps the message for /status and
+// retries slowly -- a failover may make it valid -- without touching the store; "not a primary"
+// (a leader named by etcd a moment before it serves) is retried with the normal back-off.
 //
 // Optional borrowed `log`: the applied entries are also recorded in this LogBuffer (the window a
 // promoted standby serves other standbys from); a full sync clears it. `history` is extended with
@@ -50,6 +51,8 @@ struct FollowerOptions {
   uint32_t error_retry_ms = 5000;       // retry interval after FAILED_PRECONDITION
   // No message (batch or heartbeat) for this long: the primary is presumed dead; reconnect.
   uint32_t primary_timeout_ms = 2000;
+  // Refuse primaries below this epoch (raised by SetPrimary).
+  uint64_t min_primary_epoch = 0;
 };
 
 // kConnecting until the first stream is accepted; after a stream ends the state stays
@@ -89,6 +92,9 @@ class StandbyFollower {
   void Stop();
   // Follow another primary (after a failover): drops the current stream and reconnects there.
   void SetPrimaryAddress(const std::string& address);
+  // Follow `address`, refusing any primary whose epoch is below `min_epoch` (the leader epoch
+  // learnt from etcd: epoch fencing against a deposed primary that still streams).
+  void SetPrimary(const std::string& address, uint64_t min_epoch);
 
   FollowerStatus Status() const;
 

@@ -23,6 +23,7 @@ class StandbyFollower::Impl {
   void Start();
   void Stop();
   void SetPrimaryAddress(const std::string& address);
+  void SetPrimary(const std::string& address, uint64_t min_epoch);
   FollowerStatus Status() const;
 
  private:

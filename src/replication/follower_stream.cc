@@ -51,11 +51,16 @@ bool StandbyFollower::Impl::Handshake(Stream* stream, const std::string& address
     return false;
   }
   const tandem::v1::SyncAccepted& accepted = msg.accepted();
-  if (accepted.epoch() < newest_primary_epoch_) {  // epoch fencing of the stream itself
+  uint64_t floor_epoch = newest_primary_epoch_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    floor_epoch = std::max(floor_epoch, options_.min_primary_epoch);
+  }
+  if (accepted.epoch() < floor_epoch) {  // epoch fencing of the stream itself
     *outcome = Outcome::kError;
     *why = "stale primary: " + accepted.primary_id() + " is at epoch " +
-           std::to_string(accepted.epoch()) + " but epoch " +
-           std::to_string(newest_primary_epoch_) + " was already seen";
+           std::to_string(accepted.epoch()) + " but epoch " + std::to_string(floor_epoch) +
+           " was already seen";
     return false;
   }
   primary_id_ = accepted.primary_id();
@@ -138,7 +143,12 @@ StandbyFollower::Impl::Outcome StandbyFollower::Impl::EndStream(grpc::ClientCont
   if (stopping) return Outcome::kStopped;
   std::string error = why;
   if (error.empty()) {
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) outcome = Outcome::kError;
+    // A refusal is an error (slow retry), except "not a primary" with the normal backoff: during
+    // a failover etcd names the new leader a moment before it serves.
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        status.error_message().rfind("not a primary", 0) != 0) {
+      outcome = Outcome::kError;
+    }
     // ABORTED: the primary wants us back at once (we fell out of its window mid-stream).
     if (status.error_code() == grpc::StatusCode::ABORTED) outcome = Outcome::kResync;
     error = !cancel_reason.empty() ? cancel_reason

@@ -132,6 +132,13 @@ std::string PrimaryService::Admit(PrimaryStream* stream, const tandem::v1::SyncH
   if (!refusal.empty()) return refusal;
   const uint64_t epoch = epoch_;
   lock.unlock();
+  // Epoch fencing from the other side: a standby that applied entries of a newer epoch than ours
+  // has followed a newer leader, so we are a deposed primary; never sync it back to our history.
+  if (hello.last_epoch() > epoch) {
+    return "stale primary: standby " + hello.standby_id() + " applied epoch " +
+           std::to_string(hello.last_epoch()) + ", this primary leads epoch " +
+           std::to_string(epoch);
+  }
 
   // Plan outside the lock: it reads the log and the store.
   const uint64_t our_last = OurLastSeq();

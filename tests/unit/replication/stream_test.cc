@@ -168,15 +168,53 @@ TEST(ReplicationStreamTest, NonServingPrimaryIsRefusedUntilItServes) {
   RunWorkload(primary.store, 50, 10);
   primary.primary.SetServing(false, 0, "p9 at 10.0.0.9:7001");
   StandbyNode standby;
-  ExpectRefusedAndUntouched(
-      primary, standby, standby.Options(primary.address),
-      "not a primary: node 'p1' is not serving; leader is p9 at 10.0.0.9:7001");
-  // It becomes valid (e.g. after a failover): the follower retries and syncs. Its own state was
+  GiveOwnState(standby, /*epoch=*/2, 20);
+  const uint64_t digest = standby.store.StateDigest();
+  standby.StartFollower(standby.Options(primary.address));
+  // Not an error but a moment of a failover (etcd names a leader just before it serves): the
+  // follower keeps retrying with its normal back-off, without touching its state.
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(standby).reconnects >= 2; }));
+  EXPECT_EQ(StatusOf(standby).state, FollowerState::kDisconnected);
+  EXPECT_THAT(StatusOf(standby).last_error,
+              HasSubstr("not a primary: node 'p1' is not serving; leader is p9 at 10.0.0.9:7001"));
+  EXPECT_EQ(standby.store.StateDigest(), digest);
+  // It becomes valid (after a failover): the follower retries and syncs. Its own state was
   // never part of this history, so it gets a full sync.
   primary.primary.SetServing(true, 5);
   ASSERT_TRUE(WaitFor([&] { return Settled(primary, standby); }));
   EXPECT_EQ(StatusOf(standby).state, FollowerState::kStreaming);
   EXPECT_EQ(StatusOf(standby).full_syncs, 1u);
+}
+
+TEST(ReplicationStreamTest, DeposedPrimaryRefusesAStandbyOfANewerEpoch) {
+  // The standby applied entries of epoch 7 (it followed a newer leader); a primary still at
+  // epoch 5 must not sync it back to its own history.
+  PrimaryNode primary(5);
+  RunWorkload(primary.store, 50, 21);
+  StandbyNode standby;
+  GiveOwnState(standby, /*epoch=*/7, 20);
+  const uint64_t digest = standby.store.StateDigest();
+  standby.StartFollower(primary.address);
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(standby).state == FollowerState::kError; }));
+  EXPECT_THAT(StatusOf(standby).last_error, HasSubstr("stale primary"));
+  EXPECT_EQ(standby.store.StateDigest(), digest);
+}
+
+TEST(ReplicationStreamTest, FollowerRefusesAPrimaryBelowTheEtcdEpoch) {
+  // etcd says epoch 9 leads; a primary still serving epoch 5 is refused before any entry.
+  PrimaryNode primary(5);
+  RunWorkload(primary.store, 50, 22);
+  StandbyNode standby;
+  FollowerOptions options = standby.Options(primary.address);
+  options.min_primary_epoch = 9;
+  standby.StartFollower(options);
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(standby).state == FollowerState::kError; }));
+  EXPECT_THAT(StatusOf(standby).last_error, HasSubstr("stale primary"));
+  EXPECT_EQ(standby.store.applied_seq(), 0u);
+  // Lowering is not possible; a new leader at epoch >= 9 is followed (same address here, so
+  // raise the primary's epoch as a failover would).
+  primary.primary.SetServing(true, 9);
+  ASSERT_TRUE(WaitFor([&] { return Settled(primary, standby); }, 8000));
 }
 
 TEST(ReplicationStreamTest, FollowerNoticesADeadPrimaryAndStopsPromptly) {
