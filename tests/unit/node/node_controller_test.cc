@@ -1,0 +1,211 @@
+// NodeController against a real etcd with a fake runtime: election, following, fencing on lease
+// loss, handover refusals, bad input. The cluster-level behaviour (real masters) is in
+// tests/integration/failover_test.cc.
+#include "node/node_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "coord/keys.h"
+#include "coord/membership.h"
+#include "etcd_harness.h"
+
+namespace tandem::node {
+namespace {
+
+using coord::testing::EtcdCluster;
+using coord::testing::TcpProxy;
+using coord::testing::WaitFor;
+
+class FakeRuntime : public NodeRuntime {
+ public:
+  AppliedPosition Applied() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return applied;
+  }
+  FollowerView Follower() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return follower;
+  }
+  Status BecomeLeader(uint64_t epoch, std::shared_ptr<const FencingLease> l) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    leader_epoch = epoch;
+    lease = std::move(l);
+    ++promotions;
+    return Status::Ok();
+  }
+  void BecomeFollower(const std::string& address, uint64_t epoch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    leader_epoch = 0;
+    followed_address = address;
+    followed_epoch = epoch;
+    ++demotions;
+  }
+  void StopWrites(const Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_status = status;
+    ++stops;
+  }
+  void ResumeWrites() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++resumes;
+  }
+  void FlushReplication() override {}
+  uint64_t LastSeq() const override { return Applied().seq; }
+  uint64_t AckedSeq(const std::string&) const override { return 0; }
+  std::vector<StandbyView> Standbys() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return standbys;
+  }
+
+  template <typename T>
+  T Get(T FakeRuntime::*field) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return this->*field;
+  }
+
+  mutable std::mutex mu_;
+  AppliedPosition applied;
+  FollowerView follower;
+  std::vector<StandbyView> standbys;
+  uint64_t leader_epoch = 0;
+  std::shared_ptr<const FencingLease> lease;
+  std::string followed_address;
+  uint64_t followed_epoch = 0;
+  Status stop_status;
+  int promotions = 0, demotions = 0, stops = 0, resumes = 0;
+};
+
+NodeControllerOptions Options(const std::vector<std::string>& endpoints, const std::string& id) {
+  NodeControllerOptions options;
+  options.cluster_id = "nodetest";
+  options.node_id = id;
+  options.etcd_endpoints = endpoints;
+  options.client_address = "127.0.0.1:1" + id.substr(1);  // distinct per node
+  return options;
+}
+
+TEST(NodeStateMachineTest, RecordsTransitionsWithReasons) {
+  NodeStateMachine machine;
+  EXPECT_EQ(machine.state(), NodeState::kInitializing);
+  EXPECT_TRUE(machine.Transition(NodeState::kFollower, "no-leader", "joined", 10));
+  EXPECT_FALSE(machine.Transition(NodeState::kFollower, "no-leader", "again", 11));
+  EXPECT_TRUE(machine.Transition(NodeState::kLeader, "serving", "won epoch 7", 12));
+  EXPECT_EQ(machine.info().Name(), "LEADER/serving");
+  EXPECT_EQ(machine.info().reason, "won epoch 7");
+  EXPECT_EQ(machine.info().since_ms, 12u);
+  EXPECT_EQ(machine.info().transitions, 2u);
+  machine.SetSubState("handing-over");
+  EXPECT_EQ(machine.info().transitions, 2u);
+  EXPECT_EQ(NodeStateName(NodeState::kRecovering), "RECOVERING");
+}
+
+TEST(NodeControllerTest, RejectsBadIdsAndUnreachableEtcd) {
+  FakeRuntime runtime;
+  NodeControllerOptions bad = Options({"127.0.0.1:1"}, "n1");
+  bad.cluster_id = "no/slashes";
+  NodeController c1(bad, &runtime);
+  EXPECT_EQ(c1.Start().code(), ErrorCode::kInvalidParams);
+  NodeController c2(Options({"127.0.0.1:" + std::to_string(coord::testing::FreePort())}, "n1"),
+                    &runtime);
+  Status status = c2.Start();
+  EXPECT_EQ(status.code(), ErrorCode::kUnavailable) << status.ToString();
+  EXPECT_NE(status.message().find("etcd"), std::string::npos) << status.ToString();
+  EXPECT_EQ(runtime.Get(&FakeRuntime::promotions), 0);
+}
+
+class NodeControllerEtcdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    etcd_ = EtcdCluster::Start(1, &error, {"--heartbeat-interval=100", "--election-timeout=500"});
+    ASSERT_NE(etcd_, nullptr) << error;
+  }
+  std::unique_ptr<EtcdCluster> etcd_;
+};
+
+TEST_F(NodeControllerEtcdTest, LoneNodeLeadsAndASecondFollowsIt) {
+  FakeRuntime r1, r2;
+  NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
+  ASSERT_TRUE(n1.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r1.Get(&FakeRuntime::leader_epoch) > 0; }, 5000));
+  const uint64_t epoch = r1.Get(&FakeRuntime::leader_epoch);
+  // Leadership() is refreshed once per control-loop turn, right after the runtime calls.
+  ASSERT_TRUE(WaitFor([&] { return n1.Leadership().state.state == NodeState::kLeader; }, 2000));
+  ASSERT_TRUE(WaitFor([&] { return n1.Leadership().lease_valid; }, 2000));
+  EXPECT_TRUE(r1.Get(&FakeRuntime::lease)->Valid());
+
+  NodeController n2(Options(etcd_->endpoints(), "n2"), &r2);
+  ASSERT_TRUE(n2.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::followed_epoch) == epoch; }, 5000));
+  EXPECT_EQ(r2.Get(&FakeRuntime::followed_address), "127.0.0.1:11");
+  EXPECT_EQ(r2.Get(&FakeRuntime::promotions), 0);
+  ASSERT_TRUE(WaitFor([&] { return n2.Leadership().leader_id == "n1"; }, 2000));
+
+  // Both published member entries.
+  auto client = coord::testing::Connect(etcd_->endpoints());
+  auto membership = coord::Membership::Create(client.get(), {"nodetest", "observer"});
+  ASSERT_TRUE(membership.ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto members = membership.value()->ListMembers();
+        if (!members.ok() || members.value().size() != 2) return false;
+        return members.value()[0].role == "leader" && members.value()[1].role == "standby";
+      },
+      3000));
+
+  // A handover from a follower is refused; the leader without a connected standby refuses too
+  // and keeps leading (writes never stopped).
+  EXPECT_EQ(n2.Handover("", 500).status().code(), ErrorCode::kInvalidState);
+  EXPECT_EQ(n1.Handover("", 500).status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(n1.Handover("n9", 500).status().code(), ErrorCode::kInvalidParams);
+  EXPECT_EQ(r1.Get(&FakeRuntime::stops), 0);
+  EXPECT_EQ(n1.Leadership().state.state, NodeState::kLeader);
+
+  // The leader stops: the follower takes over in a new epoch (its ranking: the only one left).
+  n1.Stop(/*handover=*/false);
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::leader_epoch) > epoch; }, 8000));
+  EXPECT_TRUE(WaitFor([&] { return n2.Leadership().state.state == NodeState::kLeader; }, 2000));
+}
+
+TEST_F(NodeControllerEtcdTest, DuplicateNodeIdIsRefused) {
+  FakeRuntime r1, r2;
+  NodeController first(Options(etcd_->endpoints(), "n1"), &r1);
+  ASSERT_TRUE(first.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return first.Leadership().lease_valid; }, 3000));
+  NodeController second(Options(etcd_->endpoints(), "n1"), &r2);
+  Status status = second.Start();
+  EXPECT_EQ(status.code(), ErrorCode::kInvalidParams) << status.ToString();
+  EXPECT_NE(status.message().find("already in use"), std::string::npos) << status.ToString();
+  EXPECT_EQ(first.Leadership().state.state, NodeState::kLeader);
+}
+
+TEST_F(NodeControllerEtcdTest, LeaderCutOffFromEtcdFencesItselfAndStepsDown) {
+  TcpProxy proxy(std::stoi(etcd_->endpoint().substr(etcd_->endpoint().rfind(':') + 1)));
+  FakeRuntime runtime;
+  NodeController node(Options({proxy.endpoint()}, "n1"), &runtime);
+  ASSERT_TRUE(node.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return runtime.Get(&FakeRuntime::leader_epoch) > 0; }, 5000));
+  std::shared_ptr<const FencingLease> lease = runtime.Get(&FakeRuntime::lease);
+  ASSERT_TRUE(lease->Valid());
+  const auto cut_at = std::chrono::steady_clock::now();
+  proxy.Freeze(true);  // silence, not resets: keepalives go unanswered
+  ASSERT_TRUE(WaitFor([&] { return !lease->Valid(); }, 5000));
+  const auto fenced_after = std::chrono::steady_clock::now() - cut_at;
+  // Fenced before etcd could expire the key (TTL 3 s after the last renewal).
+  EXPECT_LT(fenced_after, std::chrono::milliseconds(3000));
+  ASSERT_TRUE(WaitFor([&] { return runtime.Get(&FakeRuntime::stops) >= 1; }, 2000));
+  EXPECT_EQ(runtime.Get(&FakeRuntime::stop_status).code(), ErrorCode::kFenced);
+  EXPECT_EQ(runtime.Get(&FakeRuntime::leader_epoch), 0u);  // became a follower
+  EXPECT_TRUE(WaitFor([&] { return node.Leadership().state.state != NodeState::kLeader; }, 2000));
+  proxy.Freeze(false);
+  // Back in touch: a new lease, and (alone in the cluster) it leads again in a newer epoch.
+  ASSERT_TRUE(WaitFor([&] { return runtime.Get(&FakeRuntime::promotions) >= 2; }, 15000))
+      << node.Leadership().state.Name() << ": " << node.Leadership().state.reason;
+  EXPECT_GE(node.Leadership().leases_lost, 1u);
+  node.Stop(false);
+}
+
+}  // namespace
+}  // namespace tandem::node
