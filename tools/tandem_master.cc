@@ -1,10 +1,12 @@
-// tandem-master: one Tandem metadata master (standalone for now). Parses flags and the optional
-// YAML file, starts the node, and runs until SIGINT or SIGTERM, then shuts down gracefully.
+// tandem-master: one Tandem metadata master (standalone, primary/standby by flag, or elected
+// through etcd). Parses flags and the optional YAML file, starts the node, and runs until SIGINT
+// or SIGTERM, then shuts down gracefully (a leader hands over first).
 // Exit codes: 0 after a clean stop (or --help), 1 when the node cannot start, 2 for bad config.
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -41,12 +43,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("tandem-master {} serving as {}: listen={} http={} data_dir={}", config.node_id,
-               config.role, server.listen_address(), server.http_address(), config.data_dir);
+               config.etcd_leadership() ? "etcd-elected node" : config.role,
+               server.listen_address(), server.http_address(), config.data_dir);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, shutting down gracefully", strsignal(signal_number));
-  server.Shutdown();
+  // In-flight calls get a short grace: a leader has already handed over (writes drained), and
+  // idle client streams would otherwise hold the process for the whole default grace.
+  server.Shutdown(std::chrono::milliseconds(1500));
   spdlog::info("tandem-master {} stopped", config.node_id);
   return 0;
 }

@@ -37,6 +37,8 @@ void AddFlags(CLI::App& app, MasterConfig& c) {
                  "evict when used/total exceeds this, in (0, 1]");
   app.add_option("--eviction-ratio", c.eviction_ratio,
                  "fraction of capacity one eviction round frees, in (0, 1)");
+  app.add_option("--dedup-window", c.dedup_window,
+                 "client request ids remembered so a retried write applies at most once (0: off)");
   app.add_option("--maintenance-interval-ms", c.maintenance_interval_ms,
                  "period of put reaping, client expiry and eviction");
   app.add_option("--oplog-buffer-bytes", c.oplog_buffer_bytes, "in-memory OpLog window (bytes)");
@@ -57,6 +59,32 @@ void AddFlags(CLI::App& app, MasterConfig& c) {
                  "most entries per replication message");
   app.add_option("--replication-batch-timeout-ms", c.replication_batch_timeout_ms,
                  "longest an entry lingers for a fuller batch");
+  app.add_option("--etcd-endpoints", c.etcd_endpoints,
+                 "etcd host:port list (comma-separated): etcd elects the leader; no --role")
+      ->delimiter(',');
+  app.add_option("--lease-ttl-ms", c.lease_ttl_ms,
+                 "etcd lease of the leader key and the member entry (min 2000)");
+  app.add_option("--max-promotion-lag-ms", c.max_promotion_lag_ms,
+                 "a standby lagging more than this does not campaign first");
+  app.add_option("--handover-timeout-ms", c.handover_timeout_ms,
+                 "planned switchover: how long to wait for the new leader to catch up");
+}
+
+// Durability (issue 5): snapshots, the local write-ahead log and cold start.
+void AddDurabilityFlags(CLI::App& app, MasterConfig& c) {
+  app.add_option("--wal-dir", c.wal_dir, "write-ahead log directory (default <data-dir>/wal)");
+  app.add_option("--wal-fsync", c.wal_fsync,
+                 "always (ack after fsync), interval (fsync every --wal-fsync-interval-ms) or "
+                 "never (leave it to the OS)");
+  app.add_option("--wal-fsync-interval-ms", c.wal_fsync_interval_ms,
+                 "interval mode: longest an entry waits for its fsync");
+  app.add_option("--wal-segment-bytes", c.wal_segment_bytes,
+                 "WAL segment files rotate at this size");
+  app.add_option("--snapshot-dir", c.snapshot_dir,
+                 "snapshot directory (default <data-dir>/snapshots)");
+  app.add_option("--snapshot-interval-s", c.snapshot_interval_s,
+                 "take a snapshot this often; 0: only on demand (tandemctl snapshot)");
+  app.add_option("--snapshot-retention", c.snapshot_retention, "newest snapshots kept");
 }
 
 bool ValidClusterId(const std::string& id) {
@@ -138,9 +166,53 @@ std::string ValidateReplicationConfig(const MasterConfig& c) {
     return "invalid --sync-fallback '" + c.sync_fallback + "': expected fail or degrade";
   }
   if (c.min_sync_acks == 0) return "invalid --min-sync-acks 0: must be at least 1";
+  if (c.etcd_leadership()) {
+    if (c.role != "standalone") {
+      return "--role " + c.role + " with --etcd-endpoints: etcd elects the leader, drop --role";
+    }
+    if (!c.node_id.empty() && !ValidClusterId(c.node_id)) {
+      return "invalid --node-id '" + c.node_id + "': 1-64 of [A-Za-z0-9_-]";
+    }
+    for (const std::string& endpoint : c.etcd_endpoints) {
+      if (!SplitHostPort(endpoint, &host, &port) || host.empty() || port == 0) {
+        return "invalid --etcd-endpoints entry '" + endpoint + "': expected host:port";
+      }
+    }
+    if (c.lease_ttl_ms < 2000 || c.lease_ttl_ms > 600000) {
+      return "invalid --lease-ttl-ms " + std::to_string(c.lease_ttl_ms) +
+             ": 2000..600000 (etcd's minimum lease is 2 s)";
+    }
+    if (c.handover_timeout_ms == 0 || c.handover_timeout_ms > 60000) {
+      return "invalid --handover-timeout-ms " + std::to_string(c.handover_timeout_ms) +
+             ": 1..60000";
+    }
+  }
   if (c.replication_timeout_ms == 0) return "invalid --replication-timeout-ms 0: must be > 0";
   if (c.replication_batch_size == 0 || c.replication_batch_size > 10000) {
     return "invalid --replication-batch-size: must be in [1, 10000]";
+  }
+  return "";
+}
+
+std::string ValidateDurabilityConfig(const MasterConfig& c) {
+  if (c.wal_fsync != "always" && c.wal_fsync != "interval" && c.wal_fsync != "never") {
+    return "invalid --wal-fsync '" + c.wal_fsync + "': expected always, interval or never";
+  }
+  if (c.wal_fsync_interval_ms < 1 || c.wal_fsync_interval_ms > 60000) {
+    return "invalid --wal-fsync-interval-ms " + std::to_string(c.wal_fsync_interval_ms) +
+           ": must be in [1, 60000]";
+  }
+  if (c.wal_segment_bytes < 4096) {
+    return "invalid --wal-segment-bytes " + std::to_string(c.wal_segment_bytes) +
+           ": must be at least 4096";
+  }
+  if (c.snapshot_interval_s < 0) {
+    return "invalid --snapshot-interval-s " + std::to_string(c.snapshot_interval_s) +
+           ": must be >= 0 (0 turns periodic snapshots off)";
+  }
+  if (c.snapshot_retention < 1 || c.snapshot_retention > 1000) {
+    return "invalid --snapshot-retention " + std::to_string(c.snapshot_retention) +
+           ": must be in [1, 1000]";
   }
   return "";
 }
@@ -178,6 +250,7 @@ std::string ValidateMasterConfig(const MasterConfig& c) {
   }
   if (c.data_dir.empty()) return "invalid --data-dir: must not be empty";
   if (std::string err = ValidateReplicationConfig(c); !err.empty()) return err;
+  if (std::string err = ValidateDurabilityConfig(c); !err.empty()) return err;
   struct Positive {
     const char* flag;
     uint64_t value;
@@ -220,6 +293,7 @@ ConfigParseResult ParseMasterConfig(int argc, const char* const* argv) {
                "tandem-master");
   app.option_defaults()->always_capture_default();
   AddFlags(app, config);
+  AddDurabilityFlags(app, config);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -254,6 +328,7 @@ meta::Options ToMetaOptions(const MasterConfig& c) {
   options.client_ttl_ms = c.client_ttl_ms;
   options.eviction_high_watermark = c.eviction_high_watermark;
   options.eviction_ratio = c.eviction_ratio;
+  options.dedup_window = c.dedup_window;
   return options;
 }
 

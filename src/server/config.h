@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "meta/meta_store.h"
 #include "oplog/log_buffer.h"
@@ -29,6 +30,7 @@ struct MasterConfig {
   uint64_t client_ttl_ms = 10000;
   double eviction_high_watermark = 0.95;
   double eviction_ratio = 0.05;
+  uint64_t dedup_window = 100000;  // request ids remembered for retried writes (0: off)
   uint64_t maintenance_interval_ms = 200;
   uint64_t oplog_buffer_bytes = 256ull << 20;
   uint64_t oplog_buffer_entries = 1 << 20;
@@ -43,7 +45,22 @@ struct MasterConfig {
   std::string sync_fallback = "fail";  // fail | degrade
   uint32_t replication_batch_size = 100;
   uint64_t replication_batch_timeout_ms = 10;
-  std::string config_file;  // --config, empty when none
+  // Leadership by etcd (issue 4): with endpoints, etcd elects the leader and --role is not given.
+  std::vector<std::string> etcd_endpoints;  // --etcd-endpoints A,B,C (host:port)
+  uint64_t lease_ttl_ms = 3000;             // leader/member lease; etcd's minimum is 2000
+  uint64_t max_promotion_lag_ms = 5000;     // a standby further behind does not campaign first
+  uint64_t handover_timeout_ms = 2000;      // planned switchover: wait for the target's ack
+  // ---- Durability (issue 5): snapshots, local write-ahead log, cold start ----
+  std::string wal_dir;                       // default <data-dir>/wal
+  std::string wal_fsync = "interval";        // always | interval | never
+  int64_t wal_fsync_interval_ms = 10;        // interval mode: longest an entry waits for fsync
+  uint64_t wal_segment_bytes = 64ull << 20;  // segment files rotate at this size
+  std::string snapshot_dir;                  // default <data-dir>/snapshots
+  int64_t snapshot_interval_s = 300;         // 0: no periodic snapshots (on demand only)
+  int64_t snapshot_retention = 3;            // newest snapshots kept
+  std::string config_file;                   // --config, empty when none
+
+  bool etcd_leadership() const { return !etcd_endpoints.empty(); }
 };
 
 // Outcome of parsing a command line: a config to run with, or text to print and an exit code
@@ -62,6 +79,10 @@ std::string ValidateMasterConfig(const MasterConfig& config);
 
 // The replication part of ValidateMasterConfig.
 std::string ValidateReplicationConfig(const MasterConfig& config);
+
+// The durability part of ValidateMasterConfig (ranges and names; directories are checked when
+// the node starts, where they are created).
+std::string ValidateDurabilityConfig(const MasterConfig& config);
 
 meta::Options ToMetaOptions(const MasterConfig& config);
 oplog::LogBufferOptions ToLogBufferOptions(const MasterConfig& config);

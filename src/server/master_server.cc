@@ -3,10 +3,15 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "node/node_controller.h"
 #include "server/data_dir_lock.h"
 #include "server/http_server.h"
 #include "server/maintenance.h"
 #include "server/master_service.h"
+#include "server/proto_convert.h"
+#include "server/server_runtime.h"
 
 namespace tandem::server {
 namespace {
@@ -36,10 +41,21 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
       rpc_metrics_(&registry_),
       reporter_(config_.node_id, &store_, &sequencer_, clock_),
       replication_(std::make_unique<ReplicationGate>(config_, &store_, &log_buffer_, &sequencer_)),
+      durability_(std::make_unique<Durability>(
+          config_, Durability::Deps{.store = &store_,
+                                    .log = &log_buffer_,
+                                    .inner_gate = replication_.get(),
+                                    .clock = clock_,
+                                    .current_epoch =
+                                        [this] {
+                                          return std::max(
+                                              {sequencer_.epoch(), store_.applied_epoch(),
+                                               replication_->Collect().follower.primary_epoch});
+                                        }})),
       executor_(RequestExecutor::Deps{.store = &store_,
                                       .sequencer = &sequencer_,
                                       .clock = clock_,
-                                      .write_gate = replication_.get(),
+                                      .write_gate = durability_->gate(),
                                       .metrics = &rpc_metrics_,
                                       .reporter = &reporter_}),
       service_(std::make_unique<MasterService>(&executor_)),
@@ -50,6 +66,23 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
                      : config_.role == "primary" ? Role::kLeader
                                                  : Role::kStandalone);
   RegisterNodeMetrics(&registry_, &reporter_, &log_buffer_);
+  reporter_.SetDurability([durability = durability_.get()] { return durability->GetStatus(); });
+  durability_->RegisterMetrics(&registry_);
+  service_->SetSnapshot([durability = durability_.get()](v1::SnapshotResponse* response,
+                                                         std::function<void()> finish) {
+    durability->RequestSnapshot([response, finish](StatusOr<SnapshotResult> result) {
+      ToProto(result.status(), response->mutable_status());
+      if (result.ok()) {
+        response->set_snapshot_id(result->id);
+        response->set_epoch(result->epoch);
+        response->set_seq(result->seq);
+        response->set_object_count(result->objects);
+        response->set_bytes(result->bytes);
+        response->set_seconds(result->seconds);
+      }
+      finish();
+    });
+  });
   http_ = std::make_unique<HttpServer>(HttpHandlers{
       .metrics_text = [this] { return registry_.Render(); },
       .ready = [this] { return reporter_.ready(); },
@@ -65,19 +98,130 @@ Status MasterServer::Start() {
   StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(config_.data_dir);
   if (!lock.ok()) return lock.status();
   data_dir_lock_ = std::move(lock).value();
-  Status status = StartGrpc();
-  if (status.ok()) status = StartHttp();
+  // HTTP first, so /status and /readyz show the node RECOVERING; gRPC only after recovery.
+  Status status = StartHttp();
+  if (status.ok()) status = RecoverDurableState();
+  if (status.ok()) status = StartGrpc();
   if (!status.ok()) {
     if (grpc_server_ != nullptr) grpc_server_->Shutdown();
     grpc_server_.reset();
+    http_->Stop();
+    durability_->Stop();
     data_dir_lock_.reset();
     return status;
   }
   reporter_.SetEndpoints(listen_address_, http_address_);
   replication_->Start(listen_address_);
-  // Maintenance decides effects (reaping, expiry, eviction): only the node that writes does it.
-  if (!replication_->is_standby()) maintenance_->Start();
+  durability_->Start();
+  if (config_.etcd_leadership()) {
+    status = StartLeadership();
+    if (!status.ok()) {
+      replication_->Shutdown();
+      grpc_server_->Shutdown(std::chrono::system_clock::now());
+      grpc_server_.reset();
+      http_->Stop();
+      data_dir_lock_.reset();
+      return status;
+    }
+  } else if (!replication_->is_standby()) {
+    // Maintenance decides effects (reaping, expiry, eviction): only the node that writes does it.
+    maintenance_->Start();
+  }
   running_ = true;
+  return Status::Ok();
+}
+
+void MasterServer::RegisterLeadershipMetrics(node::NodeController* controller) {
+  using metrics::MetricType;
+  // One series per state, 1 for the current one (the usual Prometheus "state set").
+  for (node::NodeState state :
+       {node::NodeState::kInitializing, node::NodeState::kFollower, node::NodeState::kCandidate,
+        node::NodeState::kLeader, node::NodeState::kRecovering, node::NodeState::kError}) {
+    registry_.AddCallback(
+        "tandem_node_state", "Node state machine (DESIGN 4): 1 for the current state",
+        MetricType::kGauge,
+        [controller, state] { return controller->Leadership().state.state == state ? 1.0 : 0.0; },
+        {{"state", std::string(node::NodeStateName(state))}});
+  }
+  auto add = [&](const char* name, const char* help, MetricType type, auto field) {
+    registry_.AddCallback(name, help, type, [controller, field] {
+      return static_cast<double>(field(controller->Leadership()));
+    });
+  };
+  add("tandem_node_transitions_total", "Node state transitions", MetricType::kCounter,
+      [](const node::LeadershipStatus& s) { return s.state.transitions; });
+  add("tandem_leader_epoch", "Epoch of the leader this node knows (0: none)", MetricType::kGauge,
+      [](const node::LeadershipStatus& s) { return s.leader_epoch; });
+  add("tandem_lease_valid", "1 while this node's etcd lease is provably valid", MetricType::kGauge,
+      [](const node::LeadershipStatus& s) { return s.lease_valid ? 1 : 0; });
+  add("tandem_elections_won_total", "Elections this node won", MetricType::kCounter,
+      [](const node::LeadershipStatus& s) { return s.elections_won; });
+  add("tandem_step_downs_total", "Times this node stopped leading", MetricType::kCounter,
+      [](const node::LeadershipStatus& s) { return s.step_downs; });
+  add("tandem_leases_lost_total", "etcd leases this node lost (expired or unconfirmed)",
+      MetricType::kCounter, [](const node::LeadershipStatus& s) { return s.leases_lost; });
+}
+
+Status MasterServer::StartLeadership() {
+  runtime_ = std::make_unique<ServerRuntime>(replication_.get(), &store_, &sequencer_,
+                                             maintenance_.get(), &reporter_);
+  node::NodeControllerOptions options;
+  options.cluster_id = config_.cluster_id;
+  options.node_id = config_.node_id;
+  options.etcd_endpoints = config_.etcd_endpoints;
+  options.lease_ttl_ms = static_cast<uint32_t>(config_.lease_ttl_ms);
+  options.ranking.max_promotion_lag_ms = config_.max_promotion_lag_ms;
+  options.handover_timeout_ms = static_cast<uint32_t>(config_.handover_timeout_ms);
+  options.client_address = listen_address_;
+  controller_ = std::make_unique<node::NodeController>(options, runtime_.get());
+  Status status = controller_->Start();
+  if (!status.ok()) {
+    controller_.reset();
+    return status;
+  }
+  node::NodeController* controller = controller_.get();
+  reporter_.SetLeadership([controller] {
+    const node::LeadershipStatus s = controller->Leadership();
+    LeadershipInfo info;
+    info.enabled = true;
+    info.state = s.state.Name();
+    info.reason = s.state.reason;
+    info.since_ms = s.state.since_ms;
+    info.transitions = s.state.transitions;
+    info.leader_id = s.leader_id;
+    info.leader_address = s.leader_address;
+    info.leader_epoch = s.leader_epoch;
+    info.lease_valid = s.lease_valid;
+    info.lease_valid_for_ms = s.lease_valid_for_ms;
+    info.elections_won = s.elections_won;
+    info.step_downs = s.step_downs;
+    info.leases_lost = s.leases_lost;
+    return info;
+  });
+  RegisterLeadershipMetrics(controller);
+  service_->SetHandover([controller](const std::string& target, uint32_t timeout_ms,
+                                     std::string* new_leader, uint64_t* last_seq) {
+    StatusOr<node::HandoverResult> result = controller->Handover(target, timeout_ms);
+    if (!result.ok()) return result.status();
+    *new_leader = result->new_leader;
+    *last_seq = result->last_seq;
+    return Status::Ok();
+  });
+  return Status::Ok();
+}
+
+Status MasterServer::RecoverDurableState() {
+  reporter_.set_recovering(true);
+  Status status = durability_->Recover();
+  reporter_.set_recovering(false);
+  if (!status.ok()) return status;
+  // The log continues where the recovered state ends, never in an older epoch. The sequencer
+  // stays closed on a standby. The EpochHistory needs nothing here: a flag primary's starts at
+  // (1, 1) and flag-era entries are all epoch 1; a follower (a standby, any node under etcd)
+  // seeds it from the recovered store when it starts following, and a promotion begins its
+  // epoch at applied_seq + 1.
+  const snapshot::RecoveryReport& report = durability_->report();
+  if (report.last_seq > 0) sequencer_.Resume(report.last_epoch, report.last_seq + 1);
   return Status::Ok();
 }
 
@@ -113,9 +257,12 @@ Status MasterServer::StartHttp() {
 void MasterServer::Shutdown(std::chrono::milliseconds grace) {
   if (!running_) return;
   running_ = false;
+  // A leader hands over first (planned switchover), then leaves the cluster.
+  if (controller_ != nullptr) controller_->Stop(/*handover=*/true);
   replication_->Shutdown();  // completes held writes and ends replication streams first
   grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
   maintenance_->Stop();
+  durability_->Stop();  // after every writer: flushes and fsyncs the WAL
   http_->Stop();
   data_dir_lock_.reset();
   spdlog::debug("node {} stopped (applied_seq={})", config_.node_id, store_.applied_seq());

@@ -14,6 +14,7 @@
 #include "oplog/sequencer.h"
 #include "server/clock.h"
 #include "server/config.h"
+#include "server/durability.h"
 #include "server/metrics.h"
 #include "server/node_status.h"
 #include "server/replication_gate.h"
@@ -25,12 +26,17 @@ namespace grpc {
 class Server;
 }
 
+namespace tandem::node {
+class NodeController;
+}
+
 namespace tandem::server {
 
 class DataDirLock;
 class HttpServer;
 class Maintenance;
 class MasterService;
+class ServerRuntime;
 
 class MasterServer {
  public:
@@ -56,10 +62,15 @@ class MasterServer {
   const MasterConfig& config() const { return config_; }
   meta::MetaStore& store() { return store_; }
   metrics::Registry& registry() { return registry_; }
+  Durability& durability() { return *durability_; }
 
  private:
   Status StartGrpc();
   Status StartHttp();
+  // Cold start (snapshot + WAL) into the empty store; positions the sequencer after it.
+  Status RecoverDurableState();
+  Status StartLeadership();
+  void RegisterLeadershipMetrics(node::NodeController* controller);
 
   const MasterConfig config_;
   std::unique_ptr<Clock> owned_clock_;
@@ -74,6 +85,8 @@ class MasterServer {
   RpcMetrics rpc_metrics_;
   NodeStatusReporter reporter_;
   std::unique_ptr<ReplicationGate> replication_;  // the WriteGate of the client path
+  // Snapshots + WAL; its gate() wraps replication_ (and waits for the WAL fsync in always mode).
+  std::unique_ptr<Durability> durability_;
   RequestExecutor executor_;
 
   // Declared before the gRPC server so the server is destroyed first.
@@ -81,6 +94,9 @@ class MasterServer {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Maintenance> maintenance_;
+  // etcd leadership only: what leading/following means here, and who decides it.
+  std::unique_ptr<ServerRuntime> runtime_;
+  std::unique_ptr<node::NodeController> controller_;
 
   std::string listen_address_;
   std::string http_address_;

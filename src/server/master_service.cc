@@ -152,6 +152,45 @@ MasterService::Reactor* MasterService::GetStatus(Context* context,
              [&] { return executor_->GetStatus(*request, response); });
 }
 
+MasterService::Reactor* MasterService::Handover(Context* context,
+                                                const v1::HandoverRequest* request,
+                                                v1::HandoverResponse* response) {
+  Reactor* reactor = context->DefaultReactor();
+  if (!handover_) {
+    ToProto(Status(ErrorCode::kInvalidState,
+                   "this node runs without etcd leadership: there is nothing to hand over"),
+            response->mutable_status());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // The handover waits for a standby to catch up: not on a gRPC callback thread.
+  std::thread([handover = handover_, reactor, request, response] {
+    std::string new_leader;
+    uint64_t last_seq = 0;
+    Status status =
+        handover(request->target_node_id(), request->timeout_ms(), &new_leader, &last_seq);
+    response->set_new_leader_node_id(new_leader);
+    response->set_last_seq(last_seq);
+    ToProto(status, response->mutable_status());
+    reactor->Finish(grpc::Status::OK);
+  }).detach();
+  return reactor;
+}
+
+MasterService::Reactor* MasterService::Snapshot(Context* context, const v1::SnapshotRequest*,
+                                                v1::SnapshotResponse* response) {
+  Reactor* reactor = context->DefaultReactor();
+  if (!snapshot_) {
+    ToProto(Status(ErrorCode::kInvalidState, "snapshots are not enabled on this node"),
+            response->mutable_status());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Taken on the durability thread; the reactor finishes from there.
+  snapshot_(response, [reactor] { reactor->Finish(grpc::Status::OK); });
+  return reactor;
+}
+
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* MasterService::Stream(Context*) {
   return NewStreamReactor(executor_);
 }

@@ -6,6 +6,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <string>
+#include <thread>
+
 #include "server/request_executor.h"
 #include "tandem/v1/master.grpc.pb.h"
 
@@ -58,12 +62,30 @@ class MasterService final : public tandem::v1::Master::CallbackService {
 
   grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* Stream(Context* context) override;
 
+  // Planned switchover (tandemctl failover): runs on its own thread, it waits for a standby.
+  using HandoverFn = std::function<Status(const std::string& target, uint32_t timeout_ms,
+                                          std::string* new_leader, uint64_t* last_seq)>;
+  // Set once before serving; without it Handover answers INVALID_STATE (no etcd leadership).
+  void SetHandover(HandoverFn handover) { handover_ = std::move(handover); }
+  Reactor* Handover(Context* context, const v1::HandoverRequest* request,
+                    v1::HandoverResponse* response) override;
+
+  // tandemctl snapshot: `snapshot` fills the response and calls `finish` (from any thread).
+  using SnapshotFn =
+      std::function<void(v1::SnapshotResponse* response, std::function<void()> finish)>;
+  // Set once before serving; without it Snapshot answers INVALID_STATE.
+  void SetSnapshot(SnapshotFn snapshot) { snapshot_ = std::move(snapshot); }
+  Reactor* Snapshot(Context* context, const v1::SnapshotRequest* request,
+                    v1::SnapshotResponse* response) override;
+
  private:
   // Counts the request, runs `execute`, and finishes the reactor now or after the commit.
   template <typename Response, typename Execute>
   Reactor* Run(Context* context, Rpc rpc, uint64_t keys, Response* response, Execute execute);
 
   RequestExecutor* const executor_;
+  HandoverFn handover_;
+  SnapshotFn snapshot_;
 };
 
 }  // namespace tandem::server

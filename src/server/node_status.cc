@@ -29,6 +29,7 @@ NodeStatusReporter::NodeStatusReporter(std::string node_id, const meta::MetaStor
       start_ms_(clock->NowMs()) {}
 
 bool NodeStatusReporter::ready() const {
+  if (recovering()) return false;
   const Role current = role();
   return current == Role::kStandalone || current == Role::kLeader;
 }
@@ -51,6 +52,9 @@ NodeStatus NodeStatusReporter::Collect(Detail detail) const {
   // A standby's own sequencer is closed; the epoch it follows is that of what it applied.
   status.epoch = role() == Role::kFollower ? store_->applied_epoch() : sequencer_->epoch();
   if (replication_ != nullptr) status.replication = replication_->Collect();
+  if (leadership_) status.leadership = leadership_();
+  status.recovering = recovering();
+  if (durability_) status.durability = durability_();
   status.stats = store_->GetStats();
   if (detail.digest) status.state_digest = DigestToHex(store_->StateDigest());
   if (detail.segments) status.segments = store_->ListSegments();
@@ -104,6 +108,37 @@ nlohmann::json ReplicationToJson(const ReplicationStatus& replication) {
   return out;
 }
 
+nlohmann::json DurabilityToJson(const DurabilityStatus& d) {
+  return {{"enabled", d.enabled},
+          {"wal_fsync", d.wal_fsync},
+          {"wal_dir", d.wal_dir},
+          {"snapshot_dir", d.snapshot_dir},
+          {"recovery",
+           {{"seq", d.recovered_seq},
+            {"epoch", d.recovered_epoch},
+            {"snapshot", d.recovered_snapshot},
+            {"wal_records", d.recovered_wal_records},
+            {"skipped_snapshots", d.skipped_snapshots},
+            {"seconds", d.recovery_seconds},
+            {"summary", d.recovery_summary}}},
+          {"snapshot",
+           {{"id", d.last_snapshot_id},
+            {"seq", d.last_snapshot_seq},
+            {"bytes", d.last_snapshot_bytes},
+            {"seconds", d.last_snapshot_seconds},
+            {"created_ms", d.last_snapshot_created_ms},
+            {"taken", d.snapshots_taken},
+            {"failed", d.snapshots_failed},
+            {"last_error", d.last_snapshot_error}}},
+          {"wal",
+           {{"appended_seq", d.wal_appended_seq},
+            {"durable_seq", d.wal_durable_seq},
+            {"bytes", d.wal_bytes},
+            {"segments", d.wal_segments},
+            {"fsyncs", d.wal_fsyncs},
+            {"error", d.wal_error}}}};
+}
+
 }  // namespace
 
 std::string NodeStatusToJson(const NodeStatus& status) {
@@ -123,8 +158,27 @@ std::string NodeStatusToJson(const NodeStatus& status) {
       {"http", status.http},
       {"replication", ReplicationToJson(status.replication)},
   };
+  nlohmann::json out = document;
+  if (status.leadership.enabled) {
+    const LeadershipInfo& l = status.leadership;
+    out["state"] = l.state;
+    out["leadership"] = {{"state", l.state},
+                         {"reason", l.reason},
+                         {"since_ms", l.since_ms},
+                         {"transitions", l.transitions},
+                         {"leader_id", l.leader_id},
+                         {"leader_address", l.leader_address},
+                         {"leader_epoch", l.leader_epoch},
+                         {"lease_valid", l.lease_valid},
+                         {"lease_valid_for_ms", l.lease_valid_for_ms},
+                         {"elections_won", l.elections_won},
+                         {"step_downs", l.step_downs},
+                         {"leases_lost", l.leases_lost}};
+  }
+  out["recovering"] = status.recovering;
+  out["durability"] = DurabilityToJson(status.durability);
   // Replace rather than throw on a non-UTF-8 node id.
-  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tandem::server

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "meta/meta_store.h"
 #include "oplog/sequencer.h"
 #include "server/clock.h"
+#include "server/durability_status.h"
 #include "server/replication_gate.h"
 
 namespace tandem::server {
@@ -20,6 +22,23 @@ namespace tandem::server {
 // What this node is doing. Only kStandalone is used today; leadership will drive the others.
 enum class Role : uint8_t { kStandalone, kLeader, kFollower, kCandidate };
 std::string_view RoleName(Role role);
+
+// Leadership through etcd, as the node controller sees it (enabled = false without etcd).
+struct LeadershipInfo {
+  bool enabled = false;
+  std::string state;   // node state machine, e.g. "FOLLOWER/streaming"
+  std::string reason;  // of the last transition
+  uint64_t since_ms = 0;
+  uint64_t transitions = 0;
+  std::string leader_id;
+  std::string leader_address;
+  uint64_t leader_epoch = 0;
+  bool lease_valid = false;
+  uint64_t lease_valid_for_ms = 0;
+  uint64_t elections_won = 0;
+  uint64_t step_downs = 0;
+  uint64_t leases_lost = 0;
+};
 
 struct NodeStatus {
   std::string node_id;
@@ -32,6 +51,9 @@ struct NodeStatus {
   uint64_t uptime_s = 0;
   std::vector<meta::SegmentInfo> segments;  // empty unless requested
   ReplicationStatus replication;
+  LeadershipInfo leadership;
+  bool recovering = false;      // cold start in progress (snapshot load, WAL replay)
+  DurabilityStatus durability;  // snapshots, WAL, last recovery
 };
 
 class NodeStatusReporter {
@@ -48,6 +70,18 @@ class NodeStatusReporter {
   void SetEndpoints(std::string listen, std::string http);
   // Borrowed; set once before serving.
   void SetReplication(const ReplicationGate* replication) { replication_ = replication; }
+  // Set once before serving (etcd leadership only).
+  void SetLeadership(std::function<LeadershipInfo()> leadership) {
+    leadership_ = std::move(leadership);
+  }
+
+  // Set once before serving: the node's snapshots and WAL.
+  void SetDurability(std::function<DurabilityStatus()> durability) {
+    durability_ = std::move(durability);
+  }
+  // True while the node recovers its state at start-up: not ready, /status says so.
+  void set_recovering(bool recovering) { recovering_.store(recovering, std::memory_order_release); }
+  bool recovering() const { return recovering_.load(std::memory_order_acquire); }
 
   struct Detail {
     bool digest = false;    // StateDigest walks every shard
@@ -62,6 +96,9 @@ class NodeStatusReporter {
   Clock* const clock_;
   const uint64_t start_ms_;
   const ReplicationGate* replication_ = nullptr;
+  std::function<LeadershipInfo()> leadership_;
+  std::function<DurabilityStatus()> durability_;
+  std::atomic<bool> recovering_{false};
   std::atomic<Role> role_{Role::kStandalone};
   mutable std::mutex endpoints_mu_;
   std::string listen_;

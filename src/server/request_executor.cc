@@ -1,8 +1,23 @@
 #include "server/request_executor.h"
 
+#include <string>
+
 #include "server/proto_convert.h"
 
 namespace tandem::server {
+namespace {
+
+// The request id of item `index` of a batch: "<batch id>#<index>"; empty without a batch id.
+std::string ItemRequestId(const std::string& batch_id, int index) {
+  if (batch_id.empty()) return {};
+  std::string id;
+  id.reserve(batch_id.size() + 8);
+  id.append(batch_id).push_back('#');
+  id.append(std::to_string(index));
+  return id;
+}
+
+}  // namespace
 
 RequestExecutor::RequestExecutor(const Deps& deps)
     : store_(deps.store),
@@ -27,8 +42,8 @@ Completion RequestExecutor::MountSegment(const v1::MountSegmentRequest& request,
                                          v1::MountSegmentResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
   if (status.ok()) {
-    status =
-        store_->MountSegment(FromProto(request.segment()), request.client_id(), clock_->NowMs());
+    status = store_->MountSegment(FromProto(request.segment()), request.client_id(),
+                                  clock_->NowMs(), request.request_id());
   }
   return Report(Rpc::kMountSegment, Access::kWrite, status, response->mutable_status());
 }
@@ -37,7 +52,8 @@ Completion RequestExecutor::UnmountSegment(const v1::UnmountSegmentRequest& requ
                                            v1::UnmountSegmentResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
   if (status.ok()) {
-    status = store_->UnmountSegment(request.segment_id(), request.client_id(), clock_->NowMs());
+    status = store_->UnmountSegment(request.segment_id(), request.client_id(), clock_->NowMs(),
+                                    request.request_id());
   }
   return Report(Rpc::kUnmountSegment, Access::kWrite, status, response->mutable_status());
 }
@@ -61,6 +77,7 @@ Status RequestExecutor::DoPutStart(const v1::PutStartRequest& request, uint64_t 
   args.preferred_segment = request.preferred_segment();
   args.client_id = request.client_id();
   args.soft_pin = request.soft_pin();
+  args.request_id = request.request_id();
   StatusOr<std::vector<meta::ReplicaView>> replicas = store_->PutStart(args, now_ms);
   if (!replicas.ok()) return replicas.status();
   for (const meta::ReplicaView& replica : replicas.value()) {
@@ -90,7 +107,10 @@ Completion RequestExecutor::PutStart(Rpc rpc, const v1::PutStartRequest& request
 Completion RequestExecutor::PutEnd(Rpc rpc, const v1::KeyRequest& request,
                                    v1::PutEndResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
-  if (status.ok()) status = store_->PutEnd(request.key(), request.client_id(), clock_->NowMs());
+  if (status.ok()) {
+    status =
+        store_->PutEnd(request.key(), request.client_id(), clock_->NowMs(), request.request_id());
+  }
   return Report(rpc, Access::kWrite, status, response->mutable_status());
 }
 
@@ -98,7 +118,8 @@ Completion RequestExecutor::PutRevoke(Rpc rpc, const v1::KeyRequest& request,
                                       v1::PutRevokeResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
   if (status.ok()) {
-    status = store_->PutRevoke(request.key(), request.client_id(), clock_->NowMs());
+    status = store_->PutRevoke(request.key(), request.client_id(), clock_->NowMs(),
+                               request.request_id());
   }
   return Report(rpc, Access::kWrite, status, response->mutable_status());
 }
@@ -121,20 +142,21 @@ Completion RequestExecutor::ExistKey(Rpc rpc, const v1::KeyRequest& request,
 Completion RequestExecutor::Remove(Rpc rpc, const v1::KeyRequest& request,
                                    v1::RemoveResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
-  if (status.ok()) status = store_->Remove(request.key(), clock_->NowMs());
+  if (status.ok()) status = store_->Remove(request.key(), clock_->NowMs(), request.request_id());
   return Report(rpc, Access::kWrite, status, response->mutable_status());
 }
 
-Completion RequestExecutor::RemoveAll(const v1::RemoveAllRequest&,
+Completion RequestExecutor::RemoveAll(const v1::RemoveAllRequest& request,
                                       v1::RemoveAllResponse* response) {
   Status status = gate_->Admit(Access::kWrite);
   if (!status.ok())
     return Report(Rpc::kRemoveAll, Access::kWrite, status, response->mutable_status());
-  const meta::RemoveAllResult result = store_->RemoveAll(clock_->NowMs());
+  const meta::RemoveAllResult result = store_->RemoveAll(clock_->NowMs(), request.request_id());
   response->set_removed(result.removed);
   response->set_kept(result.kept);
-  // Nothing removed means nothing was logged: no commit to wait for.
-  const Access access = result.removed > 0 ? Access::kWrite : Access::kRead;
+  // Nothing removed means nothing was logged: no commit to wait for (a duplicate waits for the
+  // commit of the original).
+  const Access access = result.removed > 0 || result.duplicate ? Access::kWrite : Access::kRead;
   return Report(Rpc::kRemoveAll, access, status, response->mutable_status());
 }
 
@@ -145,9 +167,16 @@ Completion RequestExecutor::BatchPutStart(const v1::BatchPutStartRequest& reques
   const Status admitted = gate_->Admit(Access::kWrite);
   const uint64_t now_ms = clock_->NowMs();
   Completion completion = Completion::kNow;
-  for (const v1::PutStartRequest& item : request.items()) {
+  v1::PutStartRequest with_id;  // an item under its batch request id
+  for (int i = 0; i < request.items_size(); ++i) {
+    const v1::PutStartRequest* item = &request.items(i);
+    if (!request.request_id().empty()) {
+      with_id = *item;
+      with_id.set_request_id(ItemRequestId(request.request_id(), i));
+      item = &with_id;
+    }
     v1::PutStartResponse* out = response->add_items();
-    const Status status = admitted.ok() ? DoPutStart(item, now_ms, out) : admitted;
+    const Status status = admitted.ok() ? DoPutStart(*item, now_ms, out) : admitted;
     if (Report(Rpc::kBatchPutStart, Access::kWrite, status, out->mutable_status()) ==
         Completion::kAfterCommit) {
       completion = Completion::kAfterCommit;
@@ -162,8 +191,10 @@ Completion RequestExecutor::RunStatusBatch(Rpc rpc, const v1::BatchKeyRequest& r
   const Status admitted = gate_->Admit(Access::kWrite);
   const uint64_t now_ms = clock_->NowMs();
   Completion completion = Completion::kNow;
-  for (const std::string& key : request.keys()) {
-    const Status status = admitted.ok() ? write(key, now_ms) : admitted;
+  for (int i = 0; i < request.keys_size(); ++i) {
+    const Status status =
+        admitted.ok() ? write(request.keys(i), now_ms, ItemRequestId(request.request_id(), i))
+                      : admitted;
     if (Report(rpc, Access::kWrite, status, response->add_items()) == Completion::kAfterCommit) {
       completion = Completion::kAfterCommit;
     }
@@ -174,24 +205,25 @@ Completion RequestExecutor::RunStatusBatch(Rpc rpc, const v1::BatchKeyRequest& r
 Completion RequestExecutor::BatchPutEnd(const v1::BatchKeyRequest& request,
                                         v1::BatchStatusResponse* response) {
   return RunStatusBatch(Rpc::kBatchPutEnd, request, response,
-                        [&](std::string_view key, uint64_t now_ms) {
-                          return store_->PutEnd(key, request.client_id(), now_ms);
+                        [&](std::string_view key, uint64_t now_ms, const std::string& id) {
+                          return store_->PutEnd(key, request.client_id(), now_ms, id);
                         });
 }
 
 Completion RequestExecutor::BatchPutRevoke(const v1::BatchKeyRequest& request,
                                            v1::BatchStatusResponse* response) {
   return RunStatusBatch(Rpc::kBatchPutRevoke, request, response,
-                        [&](std::string_view key, uint64_t now_ms) {
-                          return store_->PutRevoke(key, request.client_id(), now_ms);
+                        [&](std::string_view key, uint64_t now_ms, const std::string& id) {
+                          return store_->PutRevoke(key, request.client_id(), now_ms, id);
                         });
 }
 
 Completion RequestExecutor::BatchRemove(const v1::BatchKeyRequest& request,
                                         v1::BatchStatusResponse* response) {
-  return RunStatusBatch(
-      Rpc::kBatchRemove, request, response,
-      [&](std::string_view key, uint64_t now_ms) { return store_->Remove(key, now_ms); });
+  return RunStatusBatch(Rpc::kBatchRemove, request, response,
+                        [&](std::string_view key, uint64_t now_ms, const std::string& id) {
+                          return store_->Remove(key, now_ms, id);
+                        });
 }
 
 Completion RequestExecutor::BatchGetReplicaList(const v1::BatchKeyRequest& request,
@@ -264,6 +296,25 @@ Completion RequestExecutor::GetStatus(const v1::GetStatusRequest&,
     ToProto(segment.spec, response->add_segments());
   }
   FillReplication(status.replication, response);
+  response->set_recovering(status.recovering);
+  const DurabilityStatus& d = status.durability;
+  v1::DurabilityInfo* durability = response->mutable_durability();
+  durability->set_wal_fsync(d.wal_fsync);
+  durability->set_recovered_seq(d.recovered_seq);
+  durability->set_recovered_epoch(d.recovered_epoch);
+  durability->set_recovered_snapshot(d.recovered_snapshot);
+  durability->set_recovered_wal_records(d.recovered_wal_records);
+  durability->set_skipped_snapshots(d.skipped_snapshots);
+  durability->set_recovery_seconds(d.recovery_seconds);
+  durability->set_last_snapshot_id(d.last_snapshot_id);
+  durability->set_last_snapshot_seq(d.last_snapshot_seq);
+  durability->set_last_snapshot_bytes(d.last_snapshot_bytes);
+  durability->set_last_snapshot_created_ms(d.last_snapshot_created_ms);
+  durability->set_snapshots_taken(d.snapshots_taken);
+  durability->set_snapshots_failed(d.snapshots_failed);
+  durability->set_wal_durable_seq(d.wal_durable_seq);
+  durability->set_wal_bytes(d.wal_bytes);
+  durability->set_wal_error(d.wal_error);
   return Report(Rpc::kGetStatus, Access::kRead, Status::Ok(), response->mutable_status());
 }
 
