@@ -89,7 +89,27 @@ struct Config {
   uint64_t segment_bytes = 0, value_bytes = 0;
   uint32_t streams = 2, window = 64, timeout_ms = 5000;
   bool unary = false, json = false, tsv = false, no_cleanup = false;
+  std::string etcd_endpoints, cluster_id;  // find the leader in etcd (both or neither)
+  uint32_t max_retry_ms = 10000;
+  double rate = 0;  // target ops/s over all threads (paced); 0: closed loop, as fast as possible
 };
+
+// The client options of the run: the master, or the leader found in etcd.
+tandem::ClientOptions BenchClientOptions(const Config& cfg) {
+  tandem::ClientOptions options;
+  options.address = cfg.master;
+  options.timeout_ms = cfg.timeout_ms;
+  options.max_retry_ms = cfg.max_retry_ms;
+  options.cluster_id = cfg.cluster_id;
+  for (size_t start = 0; start < cfg.etcd_endpoints.size();) {
+    size_t comma = cfg.etcd_endpoints.find(',', start);
+    if (comma == std::string::npos) comma = cfg.etcd_endpoints.size();
+    if (comma > start)
+      options.etcd_endpoints.push_back(cfg.etcd_endpoints.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return options;
+}
 
 struct WorkerResult {
   Histogram latency;
@@ -176,8 +196,19 @@ void Worker(Run& run, uint32_t tid, WorkerResult& r) {
   const size_t batch = std::max<uint32_t>(cfg.batch, 1);
   std::vector<std::string> keys(batch);
   uint64_t put_seq = 0;
+  // --rate: each thread starts an op every threads/rate seconds (skipping slots it missed, so a
+  // slow phase does not turn into a burst).
+  const auto interval = cfg.rate > 0 ? std::chrono::nanoseconds(static_cast<int64_t>(
+                                           1e9 * static_cast<double>(cfg.threads) / cfg.rate))
+                                     : std::chrono::nanoseconds(0);
+  auto next_slot = Clock::now();
   int phase;
   while ((phase = run.phase.load(std::memory_order_relaxed)) < 2) {
+    if (interval.count() > 0) {
+      const auto now = Clock::now();
+      if (next_slot > now) std::this_thread::sleep_until(next_slot);
+      next_slot = std::max(next_slot + interval, now);
+    }
     bool put = cfg.op == "put" || (cfg.op == "mixed" && rng() % 5 == 0);
     for (auto& k : keys) {
       k = put ? run.prefix + "t" + std::to_string(tid) + "-" + std::to_string(put_seq++)
@@ -355,6 +386,12 @@ int ParseArgs(int argc, char** argv, Config& cfg) {
   app.add_flag("--json", cfg.json, "print one JSON object");
   app.add_flag("--tsv", cfg.tsv, "print op batch threads ops/s keys/s p50 p99 p999 errors");
   app.add_flag("--no-cleanup", cfg.no_cleanup, "leave segments and objects in place");
+  app.add_option("--etcd-endpoints", cfg.etcd_endpoints, "etcd host:port list: follow the leader");
+  app.add_option("--cluster-id", cfg.cluster_id, "cluster id in etcd");
+  app.add_option("--rate", cfg.rate, "paced load: target ops/s over all threads (0: closed loop)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-retry-ms", cfg.max_retry_ms, "client retry budget per call (0: none)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -380,11 +417,20 @@ int main(int argc, char** argv) {
                           static_cast<uint64_t>(Clock::now().time_since_epoch().count() & 0xfffff);
   const std::string prefix = "b" + std::to_string(run_id % 1000000) + "-";
 
-  tandem::ClientOptions admin_opts{cfg.master, cfg.timeout_ms, 1, 1, false, ""};
+  tandem::ClientOptions admin_opts = BenchClientOptions(cfg);
+  admin_opts.stream_count = 1;
+  admin_opts.use_streams = false;
   tandem::Client admin(admin_opts);  // static segments: no owner, never expire
+  if (tandem::Status s = admin.StartupStatus(); !s.ok()) {
+    std::cerr << "tandem-bench: " << s.ToString() << "\n";
+    return s.code() == tandem::ErrorCode::kUnavailable ? 3 : 2;
+  }
   if (!MountSegments(cfg, prefix, admin)) return 3;
-  tandem::ClientOptions opts{cfg.master, cfg.timeout_ms, cfg.streams,
-                             cfg.window, !cfg.unary,     prefix + "writer"};
+  tandem::ClientOptions opts = BenchClientOptions(cfg);
+  opts.stream_count = cfg.streams;
+  opts.stream_window = cfg.window;
+  opts.use_streams = !cfg.unary;
+  opts.client_id = prefix + "writer";
   tandem::Client client(opts);
   Run run{cfg, client, prefix};
 
@@ -402,6 +448,12 @@ int main(int argc, char** argv) {
     result = Measure(run, &elapsed);
   }
   Report(cfg, result, elapsed);
+  if (const tandem::ClientStats stats = client.Stats(); stats.retries > 0) {
+    std::fprintf(stderr, "client retries %llu, redirects %llu, reconnects %llu\n",
+                 static_cast<unsigned long long>(stats.retries),
+                 static_cast<unsigned long long>(stats.redirects),
+                 static_cast<unsigned long long>(stats.reconnects));
+  }
   if (!cfg.no_cleanup) UnmountSegments(cfg, prefix, admin);
   return 0;
 }

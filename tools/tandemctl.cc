@@ -1,6 +1,8 @@
 // tandemctl: operator and client CLI of a Tandem master.
 //
 //   tandemctl [--master ADDR] [--json] [--timeout-ms N] CMD ARGS...
+//   tandemctl --etcd-endpoints A,B --cluster-id ID CMD ARGS...   (the leader found in etcd;
+//       `status` then shows every member of the cluster from etcd)
 //
 // Exit codes: 0 success, 1 domain error (the master refused), 2 usage error, 3 master
 // unreachable. Errors print one line on stderr; with --json, stdout also gets
@@ -8,6 +10,7 @@
 // JSON object with --json.
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,10 @@
 
 #include "client/client.h"
 #include "client/size.h"
+#include "coord/election.h"
+#include "coord/etcd_client.h"
+#include "coord/keys.h"
+#include "coord/membership.h"
 
 namespace {
 
@@ -30,6 +37,9 @@ struct Globals {
   std::string master = "127.0.0.1:50051";
   bool json = false;
   uint32_t timeout_ms = 5000;
+  std::string etcd_endpoints;  // comma-separated; with cluster_id: find the leader in etcd
+  std::string cluster_id;
+  std::vector<std::string> endpoints;  // etcd_endpoints, parsed
 };
 
 // Arguments of every subcommand (CLI11 binds options to fields that must outlive parsing).
@@ -38,6 +48,8 @@ struct Args {
   uint32_t replicas = 1;
   bool soft_pin = false;
   std::string preferred;
+  std::string to;  // failover target node id
+  uint32_t handover_timeout_ms = 0;
 };
 
 class Ctl {
@@ -52,6 +64,11 @@ class Ctl {
     options.use_streams = false;
     options.stream_count = 1;
     options.client_id = client_id;
+    options.etcd_endpoints = g_.endpoints;
+    options.cluster_id = g_.cluster_id;
+    // --master names one node: report its answer as is (NOT_LEADER included). With etcd, follow
+    // the leader and retry on it.
+    if (g_.endpoints.empty()) options.max_retry_ms = 0;
     return tandem::Client(options);
   }
 
@@ -93,6 +110,9 @@ class Ctl {
   int RmAll() const;
   int Ping(const Args& a) const;
   int StatusCmd() const;
+  int ClusterStatusCmd() const;
+  int FailoverCmd(const Args& a) const;
+  int SnapshotCmd() const;
 
  private:
   const Globals& g_;
@@ -281,7 +301,111 @@ std::string StatusText(const tandem::MasterStatus& st) {
   return text;
 }
 
+int Ctl::SnapshotCmd() const {
+  auto snap = MakeClient("").Snapshot();
+  if (!snap.ok()) return Fail(snap.status());
+  const tandem::SnapshotResult& r = snap.value();
+  char seconds[32];
+  std::snprintf(seconds, sizeof(seconds), "%.3f", r.seconds);
+  return Done(json{{"id", r.id},
+                   {"epoch", r.epoch},
+                   {"seq", r.seq},
+                   {"objects", r.object_count},
+                   {"bytes", r.bytes},
+                   {"seconds", r.seconds}},
+              "snapshot " + r.id + ": seq " + std::to_string(r.seq) + ", epoch " +
+                  std::to_string(r.epoch) + ", " + std::to_string(r.object_count) + " objects, " +
+                  std::to_string(r.bytes) + " bytes in " + seconds + " s");
+}
+
+// `status` with etcd: the leader key and every member entry, read from etcd.
+int Ctl::ClusterStatusCmd() const {
+  tandem::coord::EtcdOptions options;
+  options.endpoints = g_.endpoints;
+  options.call_timeout_ms = std::min<uint32_t>(g_.timeout_ms, 2000);
+  auto etcd = tandem::coord::EtcdClient::Create(options);
+  if (!etcd.ok()) {
+    return Fail(Status(ErrorCode::kUnavailable, "etcd unreachable at " + g_.etcd_endpoints + ": " +
+                                                    etcd.status().message()));
+  }
+  auto election = tandem::coord::LeaderElection::Create(etcd.value().get(), g_.cluster_id);
+  if (!election.ok()) return Fail(election.status());
+  auto leader = election.value()->GetLeader();
+  if (!leader.ok()) return Fail(leader.status());
+  auto kvs = etcd.value()->GetPrefix(tandem::coord::MembersPrefix(g_.cluster_id));
+  if (!kvs.ok()) return Fail(kvs.status());
+  const std::optional<tandem::coord::LeaderInfo>& lead = leader.value();
+  json members = json::array();
+  std::string text = "cluster " + g_.cluster_id + ": ";
+  text += lead ? "leader " + lead->node_id + " epoch " + std::to_string(lead->epoch) + " at " +
+                     lead->client_address
+               : std::string("no leader");
+  char line[512];
+  std::snprintf(line, sizeof(line), "\n%-1s %-16s %-10s %6s %12s %8s %-5s %-22s %s", "", "NODE",
+                "ROLE", "EPOCH", "APPLIED_SEQ", "LAG_MS", "READY", "ADDRESS", "STATE");
+  text += line;
+  for (const tandem::coord::KeyValue& kv : kvs.value()) {
+    auto member = tandem::coord::Membership::Parse(kv);
+    if (!member.ok()) {
+      std::cerr << "tandemctl: skipping unreadable member entry " << kv.key << ": "
+                << member.status().message() << "\n";
+      continue;
+    }
+    const tandem::coord::MemberInfo& m = member.value();
+    members.push_back(json{{"node_id", m.node_id},
+                           {"role", m.role},
+                           {"epoch", m.epoch},
+                           {"applied_seq", m.applied_seq},
+                           {"lag_ms", m.lag_ms},
+                           {"ready", m.ready},
+                           {"address", m.address}});
+    const bool leads = lead && lead->node_id == m.node_id;
+    std::snprintf(line, sizeof(line), "\n%-1s %-16s %-10s %6lld %12llu %8llu %-5s %-22s %s",
+                  leads ? "*" : "", m.node_id.c_str(), m.role.c_str(),
+                  static_cast<long long>(m.epoch), static_cast<unsigned long long>(m.applied_seq),
+                  static_cast<unsigned long long>(m.lag_ms), m.ready ? "yes" : "no",
+                  m.address.c_str(), m.state.c_str());
+    text += line;
+  }
+  json out{{"leader", lead ? json(lead->node_id) : json(nullptr)},
+           {"epoch", lead ? lead->epoch : 0},
+           {"members", members}};
+  Done(out, text);
+  if (!lead) {
+    std::cerr << "tandemctl: cluster " << g_.cluster_id << " has no leader\n";
+    return kExitDomain;
+  }
+  return 0;
+}
+
+int Ctl::FailoverCmd(const Args& a) const {
+  if (!g_.cluster_id.empty()) {  // a clear error when nobody leads (the client would just retry)
+    tandem::coord::EtcdOptions options;
+    options.endpoints = g_.endpoints;
+    options.call_timeout_ms = std::min<uint32_t>(g_.timeout_ms, 2000);
+    auto etcd = tandem::coord::EtcdClient::Create(options);
+    if (!etcd.ok()) {
+      return Fail(Status(ErrorCode::kUnavailable, "etcd unreachable at " + g_.etcd_endpoints +
+                                                      ": " + etcd.status().message()));
+    }
+    auto election = tandem::coord::LeaderElection::Create(etcd.value().get(), g_.cluster_id);
+    if (!election.ok()) return Fail(election.status());
+    auto leader = election.value()->GetLeader();
+    if (!leader.ok()) return Fail(leader.status());
+    if (!leader.value()) {
+      return Fail(Status(ErrorCode::kNotLeader, "cluster " + g_.cluster_id + " has no leader"));
+    }
+  }
+  tandem::Client client = MakeClient("");
+  auto handed = client.Handover(a.to, a.handover_timeout_ms);
+  if (!handed.ok()) return Fail(handed.status());
+  return Done(
+      json{{"new_leader", handed.value()}, {"old_leader_address", client.Stats().address}},
+      "handed over to " + handed.value() + " (from the leader at " + client.Stats().address + ")");
+}
+
 int Ctl::StatusCmd() const {
+  if (!g_.cluster_id.empty()) return ClusterStatusCmd();
   auto st = MakeClient("").GetStatus();
   if (!st.ok()) return Fail(st.status());
   return Done(StatusJson(st.value()), StatusText(st.value()));
@@ -297,6 +421,9 @@ int main(int argc, char** argv) {
   app.add_option("--master", g.master, "master address host:port")->capture_default_str();
   app.add_flag("--json", g.json, "print one JSON object");
   app.add_option("--timeout-ms", g.timeout_ms, "deadline per call")->capture_default_str();
+  app.add_option("--etcd-endpoints", g.etcd_endpoints,
+                 "etcd host:port list (comma-separated): find the leader there");
+  app.add_option("--cluster-id", g.cluster_id, "cluster id in etcd ([A-Za-z0-9_-]{1,64})");
   Ctl ctl(g);
   std::function<int()> run;
   auto cmd = [&](const char* name, const char* help, std::function<int()> fn) {
@@ -336,6 +463,12 @@ int main(int argc, char** argv) {
       ->add_option("CLIENT_ID", a.client_id)
       ->required();
   cmd("status", "master status", [&] { return ctl.StatusCmd(); });
+  cmd("snapshot", "write a snapshot of the node's state now", [&] { return ctl.SnapshotCmd(); });
+  auto* failover = cmd("failover", "hand leadership over to a standby (planned switchover)",
+                       [&] { return ctl.FailoverCmd(a); });
+  failover->add_option("--to", a.to, "target node id (default: the most advanced standby)");
+  failover->add_option("--handover-timeout-ms", a.handover_timeout_ms,
+                       "how long the leader may take (0: its default)");
 
   try {
     app.parse(argc, argv);
@@ -344,6 +477,22 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "tandemctl: " << e.what() << " (see --help)\n";
     return kExitUsage;
+  }
+  if (g.etcd_endpoints.empty() != g.cluster_id.empty()) {
+    std::cerr << "tandemctl: --etcd-endpoints and --cluster-id go together\n";
+    return kExitUsage;
+  }
+  if (!g.cluster_id.empty()) {
+    if (Status s = tandem::coord::ValidateId("cluster id", g.cluster_id); !s.ok()) {
+      std::cerr << "tandemctl: " << s.message() << "\n";
+      return kExitUsage;
+    }
+    auto endpoints = tandem::coord::EtcdClient::ParseEndpointList(g.etcd_endpoints);
+    if (!endpoints.ok()) {
+      std::cerr << "tandemctl: --etcd-endpoints: " << endpoints.status().message() << "\n";
+      return kExitUsage;
+    }
+    g.endpoints = endpoints.value();
   }
   return run ? run() : kExitUsage;
 }

@@ -14,6 +14,18 @@
 //   all threads (4-5x the throughput of unary calls on a small machine, see STACK.md); the rest
 //   are unary calls. Batch* calls are one unary RPC each, with one result per key, in order.
 //
+// - Leader: with etcd_endpoints and cluster_id, the client finds the leader's client address in
+//   etcd (/tandem/<cluster>/leader) and follows it through a watch; `address` is used only until
+//   etcd names a leader. Without etcd it talks to `address` and follows NOT_LEADER's
+//   leader_address.
+// - Retries: NOT_LEADER, FENCED and UNAVAILABLE (transport) are retried on the (new) leader,
+//   re-resolving it before each attempt, with exponential backoff and jitter (retry_initial_ms
+//   doubling up to retry_max_ms), for at most max_retry_ms in all (0: no retry). The returned
+//   status is the last attempt's. Stats() counts retries.
+// - Request ids: every write carries "<random 64-bit hex>-<counter>", the same on each of its
+//   retries; the master applies an id at most once and answers a repeat with success (PutStart:
+//   the object's current replicas). Batch item i is applied under "<id>#<i>".
+//
 // This header deliberately includes no gRPC header (pimpl), so tools compile quickly.
 #pragma once
 
@@ -36,6 +48,21 @@ struct ClientOptions {
   uint32_t stream_window = 64;  // max in-flight requests per stream; callers block beyond it
   bool use_streams = true;
   std::string client_id;
+  // Leader discovery through etcd (both or neither).
+  std::vector<std::string> etcd_endpoints;  // "host:port"
+  std::string cluster_id;
+  // Retries of NOT_LEADER / FENCED / UNAVAILABLE.
+  uint32_t max_retry_ms = 10000;  // total budget; no attempt starts after it (0: never retry)
+  uint32_t retry_initial_ms = 20;
+  uint32_t retry_max_ms = 500;
+};
+
+struct ClientStats {
+  uint64_t retries = 0;         // attempts after the first, all calls
+  uint64_t redirects = 0;       // NOT_LEADER answers that named the leader
+  uint64_t reconnects = 0;      // switches to another master address
+  uint64_t leader_changes = 0;  // leader updates seen in etcd
+  std::string address;          // the master address calls go to now
 };
 
 struct Segment {
@@ -121,6 +148,16 @@ struct MasterStatus {
   std::optional<FollowerInfo> follower;  // on a standby
 };
 
+// A snapshot a node took on request (tandemctl snapshot).
+struct SnapshotResult {
+  std::string id;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;  // the snapshot is the exact state at this seq
+  uint64_t object_count = 0;
+  uint64_t bytes = 0;
+  double seconds = 0;
+};
+
 class Client {
  public:
   explicit Client(ClientOptions options);
@@ -155,6 +192,20 @@ class Client {
   StatusOr<std::vector<Status>> BatchRemove(std::span<const std::string> keys);
 
   StatusOr<MasterStatus> GetStatus();
+  // Asks the node the client points at (any role) to write a snapshot now; waits for it (plus
+  // 60 s over the client timeout: a large state takes seconds).
+  StatusOr<SnapshotResult> Snapshot();
+
+  // Asks the leader to hand leadership over to `target_node_id` (empty: the best standby) and
+  // returns the new leader's node id. Waits up to timeout_ms (0: the server's default) plus the
+  // client timeout. Follows NOT_LEADER; a transport failure is not retried (the handover may
+  // have started).
+  StatusOr<std::string> Handover(std::string_view target_node_id, uint32_t timeout_ms = 0);
+
+  // Not OK when the etcd options are bad or etcd was unreachable at construction; every call
+  // then fails with this status.
+  Status StartupStatus() const;
+  ClientStats Stats() const;
 
  private:
   struct Impl;

@@ -40,31 +40,40 @@ StatusOr<std::vector<Status>> Client::Impl::BatchStatus(
     std::span<const std::string> keys) {
   CallArena arena;
   auto* request = arena.Make<v1::BatchKeyRequest>();
-  auto* response = arena.Make<v1::BatchStatusResponse>();
   FillBatchKeyRequest(keys, request);
-  if (Status s = Unary(method, *request, response); !s.ok()) return s;
-  if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
-  std::vector<Status> out;
-  out.reserve(keys.size());
-  for (const v1::Status& item : response->items()) out.push_back(FromProto(item));
-  return out;
+  request->set_request_id(NewRequestId());  // item i: "<id>#<i>" on the master
+  return Call([&](Conn& conn) -> StatusOr<std::vector<Status>> {
+    auto* response = arena.Make<v1::BatchStatusResponse>();
+    if (Status s = Unary(conn, method, *request, response); !s.ok()) return s;
+    if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
+    std::vector<Status> out;
+    out.reserve(keys.size());
+    for (const v1::Status& item : response->items()) out.push_back(FromProto(item));
+    return out;
+  });
 }
 
 StatusOr<std::vector<StatusOr<std::vector<Replica>>>> Client::BatchPutStart(
     std::span<const PutItem> items) {
   CallArena arena;
   auto* request = arena.Make<v1::BatchPutStartRequest>();
-  auto* response = arena.Make<v1::BatchPutStartResponse>();
   request->mutable_items()->Reserve(static_cast<int>(items.size()));
   for (const PutItem& item : items) {
     client_internal::ToProto(item, impl_->options.client_id, request->add_items());
   }
-  if (Status s = impl_->Unary(&Stub::BatchPutStart, *request, response); !s.ok()) return s;
-  if (Status s = CheckBatchSize(response->items_size(), items.size()); !s.ok()) return s;
-  std::vector<StatusOr<std::vector<Replica>>> out;
-  out.reserve(items.size());
-  for (const v1::PutStartResponse& item : response->items()) out.push_back(FromProto(item));
-  return out;
+  request->set_request_id(impl_->NewRequestId());  // item i: "<id>#<i>" on the master
+  using Result = StatusOr<std::vector<StatusOr<std::vector<Replica>>>>;
+  return impl_->Call([&](Conn& conn) -> Result {
+    auto* response = arena.Make<v1::BatchPutStartResponse>();
+    if (Status s = impl_->Unary(conn, &Stub::BatchPutStart, *request, response); !s.ok()) {
+      return s;
+    }
+    if (Status s = CheckBatchSize(response->items_size(), items.size()); !s.ok()) return s;
+    std::vector<StatusOr<std::vector<Replica>>> out;
+    out.reserve(items.size());
+    for (const v1::PutStartResponse& item : response->items()) out.push_back(FromProto(item));
+    return out;
+  });
 }
 
 StatusOr<std::vector<Status>> Client::BatchPutEnd(std::span<const std::string> keys) {
@@ -83,27 +92,37 @@ StatusOr<std::vector<StatusOr<ReplicaList>>> Client::BatchGetReplicaList(
     std::span<const std::string> keys) {
   CallArena arena;
   auto* request = arena.Make<v1::BatchKeyRequest>();
-  auto* response = arena.Make<v1::BatchGetReplicaListResponse>();
   impl_->FillBatchKeyRequest(keys, request);
-  if (Status s = impl_->Unary(&Stub::BatchGetReplicaList, *request, response); !s.ok()) return s;
-  if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
-  std::vector<StatusOr<ReplicaList>> out;
-  out.reserve(keys.size());
-  for (const v1::GetReplicaListResponse& item : response->items()) out.push_back(FromProto(item));
-  return out;
+  return impl_->Call([&](Conn& conn) -> StatusOr<std::vector<StatusOr<ReplicaList>>> {
+    auto* response = arena.Make<v1::BatchGetReplicaListResponse>();
+    if (Status s = impl_->Unary(conn, &Stub::BatchGetReplicaList, *request, response); !s.ok()) {
+      return s;
+    }
+    if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
+    std::vector<StatusOr<ReplicaList>> out;
+    out.reserve(keys.size());
+    for (const v1::GetReplicaListResponse& item : response->items()) {
+      out.push_back(FromProto(item));
+    }
+    return out;
+  });
 }
 
 StatusOr<std::vector<StatusOr<bool>>> Client::BatchExistKey(std::span<const std::string> keys) {
   CallArena arena;
   auto* request = arena.Make<v1::BatchKeyRequest>();
-  auto* response = arena.Make<v1::BatchExistKeyResponse>();
   impl_->FillBatchKeyRequest(keys, request);
-  if (Status s = impl_->Unary(&Stub::BatchExistKey, *request, response); !s.ok()) return s;
-  if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
-  std::vector<StatusOr<bool>> out;
-  out.reserve(keys.size());
-  for (const v1::ExistKeyResponse& item : response->items()) out.push_back(FromProto(item));
-  return out;
+  return impl_->Call([&](Conn& conn) -> StatusOr<std::vector<StatusOr<bool>>> {
+    auto* response = arena.Make<v1::BatchExistKeyResponse>();
+    if (Status s = impl_->Unary(conn, &Stub::BatchExistKey, *request, response); !s.ok()) {
+      return s;
+    }
+    if (Status s = CheckBatchSize(response->items_size(), keys.size()); !s.ok()) return s;
+    std::vector<StatusOr<bool>> out;
+    out.reserve(keys.size());
+    for (const v1::ExistKeyResponse& item : response->items()) out.push_back(FromProto(item));
+    return out;
+  });
 }
 
 }  // namespace tandem

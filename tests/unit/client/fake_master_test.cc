@@ -196,6 +196,7 @@ class FakeMasterTest : public ::testing::Test {
     o.address = "127.0.0.1:" + std::to_string(port_);
     o.use_streams = streams;
     o.timeout_ms = 3000;
+    o.max_retry_ms = 0;  // each answer as the fake gave it
     return o;
   }
 
@@ -350,9 +351,11 @@ TEST(ClientWithoutMaster, EveryPathReportsUnavailable) {
   ClientOptions o;
   o.address = "127.0.0.1:1";  // nothing listens on port 1
   o.timeout_ms = 2000;
+  o.max_retry_ms = 300;  // retried (bounded), then the last UNAVAILABLE
   Client streamed(o);
   EXPECT_EQ(streamed.GetReplicaList("k").status().code(), ErrorCode::kUnavailable);
   EXPECT_EQ(streamed.PutEnd("k").code(), ErrorCode::kUnavailable);
+  EXPECT_GE(streamed.Stats().retries, 2u);
   o.use_streams = false;
   Client unary(o);
   EXPECT_EQ(unary.GetStatus().status().code(), ErrorCode::kUnavailable);
