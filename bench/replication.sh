@@ -4,7 +4,10 @@
 # bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
 #   bench/replication.sh [BUILD_DIR]   (env: BENCH_SECONDS per cell, default 4)
 # Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 20 ms
-# while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put.
+# while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put; for the async
+# standby also single-key put paced at half of the closed-loop peak (the lag target's load).
+# Then a full sync: a primary holding FULL_SYNC_OBJECTS (default 1 000 000) objects, a new standby,
+# time from its start until it streams at the primary's seq.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -96,13 +99,55 @@ run_setup() {
       lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
     fi
     rows+=("$(awk -F'\t' -v s="$label" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
+    if [ "$mode" = async ] && [ "$op" = put ] && [ "$batch" = 1 ]; then
+      # The same put load paced at half of the peak just measured.
+      local half
+      half="$(awk -F'\t' '{printf "%d", $4 / 2}' <<<"$line")"
+      sample_lag "$hp" "$WORK/lag" & sampler=$!
+      line="$("$BENCH" --master "127.0.0.1:$gp" --op put --batch 1 --threads 4 --rate "$half" \
+        --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 --segments 4 --tsv)"
+      kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+      lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
+      rows+=("$(awk -F'\t' -v s="$label, paced at $half ops/s" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
+    fi
   done
+  cleanup
+}
+
+# full_sync N: a primary with N objects, then a new standby; seconds until it streams caught up.
+FULL_SYNC_OBJECTS="${FULL_SYNC_OBJECTS:-1000000}"
+full_sync_line=""
+full_sync() {
+  local n="$1" gp hp sgp shp
+  gp="$(free_port)"; hp="$(free_port)"
+  start fs-p "$gp" "$hp" --role primary --oplog-buffer-entries 1048576
+  "$BENCH" --master "127.0.0.1:$gp" --op load --keys "$n" --batch 128 --threads 4 \
+    --segments 4 --value-size 64 --no-cleanup --tsv >/dev/null
+  local pstatus pseq
+  pstatus="$(curl -s --max-time 5 "127.0.0.1:$hp/status")"
+  pseq="$(grep -o '"applied_seq":[0-9]*' <<<"$pstatus" | head -1 | cut -d: -f2)"
+  sgp="$(free_port)"; shp="$(free_port)"
+  local t0 t1 sstatus sseq state
+  t0="$(date +%s.%N)"
+  start fs-s "$sgp" "$shp" --role standby --primary "127.0.0.1:$gp"
+  for _ in $(seq 1200); do  # bounded: 60 s
+    sstatus="$(curl -s --max-time 1 "127.0.0.1:$shp/status" || true)"
+    sseq="$(grep -o '"applied_seq":[0-9]*' <<<"$sstatus" | head -1 | cut -d: -f2)"
+    state="$(grep -o '"state":"[a-z-]*"' <<<"$sstatus" | head -1 | cut -d'"' -f4)"
+    if [ "${sseq:-0}" = "$pseq" ] && [ "$state" = streaming ]; then break; fi
+    sleep 0.05
+  done
+  t1="$(date +%s.%N)"
+  local objects
+  objects="$(grep -o '"object_count":[0-9]*' <<<"$sstatus" | head -1 | cut -d: -f2)"
+  full_sync_line="Full sync: a new standby of a primary with ${objects:-?} objects (seq $pseq) streams caught up $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s after its process started (includes process start; state: ${state:-?}, seq ${sseq:-?})."
   cleanup
 }
 
 run_setup standalone standalone
 run_setup "primary + async standby" async
 run_setup "primary + sync standby" sync
+full_sync "$FULL_SYNC_OBJECTS"
 
 table="$(
   echo "### Replication overhead — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc)"
@@ -113,6 +158,8 @@ table="$(
   echo "| setup | op | batch | ops/s | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "$full_sync_line"
   echo
 )"
 printf '%s\n\n' "$table" >>"$RESULTS"

@@ -39,11 +39,13 @@ class MasterTest : public ::testing::Test {
     if (master_) master_->Stop();
   }
 
-  // A client of this master. Unary unless `streams`.
+  // A client of this master. Unary unless `streams`. No retries by default: these tests look at
+  // what one master answers (retries are tested in client_failover_test.cc).
   std::unique_ptr<Client> NewClient(const std::string& client_id = "", bool streams = false,
-                                    uint32_t timeout_ms = 5000) const {
+                                    uint32_t timeout_ms = 5000, uint32_t max_retry_ms = 0) const {
     ClientOptions options;
     options.address = master_->address();
+    options.max_retry_ms = max_retry_ms;
     options.client_id = client_id;
     options.use_streams = streams;
     options.timeout_ms = timeout_ms;

@@ -41,6 +41,19 @@ inline std::unique_ptr<Client> ClientOf(const std::string& address,
   return std::make_unique<Client>(options);
 }
 
+// A client that reports the first answer as is (no retry, no NOT_LEADER redirect): for tests of
+// what one node answers.
+inline std::unique_ptr<Client> NoRetryClientOf(const std::string& address,
+                                               const std::string& client_id = "") {
+  ClientOptions options;
+  options.address = address;
+  options.client_id = client_id;
+  options.use_streams = false;
+  options.timeout_ms = 3000;
+  options.max_retry_ms = 0;
+  return std::make_unique<Client>(options);
+}
+
 class ReplNode {
  public:
   // `args`: role flags and tuning (everything except --listen/--http/--data-dir/--node-id).

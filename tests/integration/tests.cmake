@@ -33,3 +33,25 @@ tandem_integration_test(robustness_it ${CMAKE_CURRENT_LIST_DIR}/robustness_test.
 # OpLog replication (issue 3): primary + standbys by flag, kill -9, sync/async modes, bad input.
 # Several processes per test; each test is bounded well under the 60 s ctest timeout.
 tandem_integration_test(replication_it ${CMAKE_CURRENT_LIST_DIR}/replication_test.cc)
+
+# Leadership through etcd (issue 4): a real etcd (1 or 3 members, tmpfs) and 3 masters per test.
+tandem_integration_test(failover_it ${CMAKE_CURRENT_LIST_DIR}/failover_test.cc)
+
+# The client side of issue 4: NOT_LEADER redirects, retries, request ids, leader discovery through
+# etcd, tandemctl status/failover against etcd (fake member entries).
+tandem_integration_test(client_failover_it ${CMAKE_CURRENT_LIST_DIR}/client_failover_test.cc)
+target_link_libraries(client_failover_it PRIVATE tandem_coord tandem_proto_rpc)
+
+# Snapshots, local WAL and cold start (issue 5): kill -9 and restart on the same data dir,
+# damaged snapshot / torn WAL, snapshot-while-writing, tandemctl snapshot and bad flags.
+tandem_integration_test(durability_it ${CMAKE_CURRENT_LIST_DIR}/durability_test.cc)
+
+# bench/failover.sh's driver: reuses the cluster helpers above (real etcd + masters).
+add_executable(tandem-failover-bench ${PROJECT_SOURCE_DIR}/bench/failover_bench.cc)
+target_include_directories(tandem-failover-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(tandem-failover-bench PRIVATE tandem_test_cluster tandem_client
+                      nlohmann_json::nlohmann_json)
+target_compile_definitions(tandem-failover-bench PRIVATE
+  TANDEM_MASTER_BIN="$<TARGET_FILE:tandem-master>")
+add_dependencies(tandem-failover-bench tandem-master)
+set_target_properties(tandem-failover-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Snapshots, WAL and cold start (issue 5); prints a markdown table (and appends it to
+# bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
+#   bench/snapshot.sh [BUILD_DIR]
+#   env: SNAP_OBJECTS (default 1000000), WAL_TAIL_KEYS (puts after the snapshot, 2 entries each;
+#        default 50000), BENCH_SECONDS (per latency run, default 6)
+# Rows:
+#  1. library: snapshot write / load of SNAP_OBJECTS objects and a cold start from that snapshot
+#     plus a 100 k-entry WAL tail (tests/unit/snapshot/snapshot_timing, no network).
+#  2. tandem-master: SNAP_OBJECTS objects loaded over gRPC, `tandemctl snapshot` (size, time),
+#     then WAL_TAIL_KEYS more puts, kill -9 and restart: recovery seconds (from /status) and
+#     time until the node answers again.
+#  3. client get latency (4 threads, pipelined) without snapshots, then with snapshots of the
+#     whole store taken back to back for the whole run (tandemctl snapshot in a loop).
+#  4. put throughput with --wal-fsync always / interval / never (4 threads, pipelined).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="$(cd "${1:-$ROOT/build}" && pwd)"
+MASTER="$BUILD_DIR/tandem-master"
+BENCH="$BUILD_DIR/tandem-bench"
+CTL="$BUILD_DIR/tandemctl"
+TIMING="$BUILD_DIR/tests/unit/snapshot/snapshot_timing"
+RESULTS="${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}"
+OBJECTS="${SNAP_OBJECTS:-1000000}"
+TAIL_KEYS="${WAL_TAIL_KEYS:-50000}"
+RUN_SECONDS="${BENCH_SECONDS:-6}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-snap-bench.XXXXXX")"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+for bin in "$MASTER" "$BENCH" "$CTL" "$TIMING"; do
+  [ -x "$bin" ] || { echo "snapshot bench: $bin not built" >&2; exit 1; }
+done
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+now() { date +%s.%N; }
+json_field() { grep -o "\"$1\":[0-9.e+-]*" | head -1 | cut -d: -f2; }
+
+# start NAME GPORT HPORT [flags...]: starts a master on $WORK/NAME, waits until both ports answer
+# (bounded: 600 x 0.1 s, recovery of a large state included).
+start() {
+  local name="$1" gport="$2" hport="$3"; shift 3
+  "$MASTER" --listen "127.0.0.1:$gport" --http "127.0.0.1:$hport" --data-dir "$WORK/$name" \
+    --node-id "$name" --log-level warn "$@" >>"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 600); do
+    port_in_use "$gport" && port_in_use "$hport" && return 0
+    sleep 0.1
+  done
+  echo "snapshot bench: $name not ready" >&2; cat "$WORK/$name.log" >&2; exit 1
+}
+
+echo "snapshot bench: load $(cut -d' ' -f1-3 /proc/loadavg), nproc $(nproc), $OBJECTS objects" >&2
+
+# ---- 1. library timings ----
+echo "snapshot bench: library timings (snapshot_timing $OBJECTS)..." >&2
+lib="$("$TIMING" "$OBJECTS" "$WORK/lib" 100000 2>/dev/null || true)"
+echo "$lib" >&2
+rm -rf "$WORK/lib"
+
+# ---- 2. tandem-master: load, snapshot, WAL tail, kill -9, recovery ----
+gp="$(free_port)"; hp="$(free_port)"
+start node "$gp" "$hp" --snapshot-interval-s 0
+echo "snapshot bench: loading $OBJECTS objects..." >&2
+t0="$(now)"
+"$BENCH" --master "127.0.0.1:$gp" --op load --keys "$OBJECTS" --batch 512 --threads 2 \
+  --segments 16 --value-size 4096 --no-cleanup --tsv >"$WORK/load.tsv"
+load_s="$(printf '%.2f' "$(echo "$(now) - $t0" | bc)")"
+snap_json="$("$CTL" --master "127.0.0.1:$gp" --timeout-ms 120000 --json snapshot)"
+snap_s="$(printf '%.2f' "$(json_field seconds <<<"$snap_json")")"
+snap_bytes="$(json_field bytes <<<"$snap_json")"
+snap_objects="$(json_field objects <<<"$snap_json")"
+"$BENCH" --master "127.0.0.1:$gp" --op load --keys "$TAIL_KEYS" --batch 64 --threads 2 \
+  --segments 1 --no-cleanup --tsv >/dev/null
+status="$(curl -s --max-time 5 "127.0.0.1:$hp/status")"
+applied="$(json_field applied_seq <<<"$status")"
+for _ in $(seq 100); do  # interval mode: durable within 10 ms
+  status="$(curl -s --max-time 5 "127.0.0.1:$hp/status")"
+  [ "$(grep -o '"durable_seq":[0-9]*' <<<"$status" | cut -d: -f2)" = "$applied" ] && break
+  sleep 0.05
+done
+snap_seq="$(json_field seq <<<"$snap_json")"
+tail_entries=$(( applied - snap_seq ))
+wal_bytes="$(grep -o '"wal":{[^}]*' <<<"$status" | grep -o '"bytes":[0-9]*' | cut -d: -f2)"
+kill -KILL "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
+t0="$(now)"
+start node "$gp" "$hp" --snapshot-interval-s 0
+ready_s="$(printf '%.2f' "$(echo "$(now) - $t0" | bc)")"
+status="$(curl -s --max-time 5 "127.0.0.1:$hp/status")"
+recovery_s="$(printf '%.2f' "$(grep -o '"recovery":{[^}]*' <<<"$status" | json_field seconds)")"
+recovered_seq="$(grep -o '"recovery":{[^}]*' <<<"$status" | json_field seq)"
+rss_kb="$(grep VmRSS "/proc/${PIDS[0]}/status" | awk '{print $2}')"
+
+# ---- 3. get latency without / during snapshots ----
+get_run() {
+  "$BENCH" --master "127.0.0.1:$gp" --op get --threads 4 --seconds "$RUN_SECONDS" --warmup-s 1 \
+    --keys 20000 --segments 2 --tsv
+}
+echo "snapshot bench: get latency baseline..." >&2
+base="$(get_run)"
+echo "snapshot bench: get latency during back-to-back snapshots..." >&2
+: >"$WORK/snaps.log"
+(
+  sleep 1.5  # after the bench's preload and warm-up
+  for _ in $(seq 1000); do
+    [ -e "$WORK/stop-snaps" ] && break
+    "$CTL" --master "127.0.0.1:$gp" --timeout-ms 120000 --json snapshot >>"$WORK/snaps.log" || break
+  done
+) &
+snapper=$!
+during="$(get_run)"
+touch "$WORK/stop-snaps"; wait "$snapper" 2>/dev/null || true
+snaps_during="$(grep -c '"id"' "$WORK/snaps.log" || true)"
+cleanup
+
+# ---- 4. put throughput per --wal-fsync mode ----
+fsync_rows=()
+for mode in always interval never; do
+  gp="$(free_port)"; hp="$(free_port)"
+  start "fsync-$mode" "$gp" "$hp" --wal-fsync "$mode" --snapshot-interval-s 0
+  line="$("$BENCH" --master "127.0.0.1:$gp" --op put --threads 4 --seconds "$RUN_SECONDS" \
+    --warmup-s 1 --segments 2 --tsv)"
+  fsync_rows+=("$(awk -F'\t' -v m="$mode" '{printf "| put, --wal-fsync %s | %s ops/s | p50 %s µs, p99 %s µs |", m,$4,$6,$7}' <<<"$line")")
+  cleanup
+done
+
+p99_base="$(awk -F'\t' '{print $7}' <<<"$base")"
+p99_during="$(awk -F'\t' '{print $7}' <<<"$during")"
+ratio="$(printf '%.2f' "$(echo "scale=3; $p99_during / $p99_base" | bc)")"
+
+table="$(
+  echo "### Snapshots, WAL and cold start — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "Command: \`bench/snapshot.sh $BUILD_DIR\` (SNAP_OBJECTS=$OBJECTS, WAL_TAIL_KEYS=$TAIL_KEYS,"
+  echo "BENCH_SECONDS=$RUN_SECONDS). tandem-master with --wal-fsync interval unless stated."
+  echo
+  echo "| measurement | value | detail |"
+  echo "|---|---|---|"
+  echo "| load $OBJECTS objects over gRPC (batch 512, 2 threads) | ${load_s} s | |"
+  echo "| \`tandemctl snapshot\` of $snap_objects objects | ${snap_s} s | $snap_bytes bytes |"
+  echo "| cold start after kill -9: snapshot + WAL tail | ${recovery_s} s (recovery) | $tail_entries WAL entries ($wal_bytes WAL bytes), recovered seq $recovered_seq; ${ready_s} s until ready; RSS $((rss_kb / 1024)) MiB |"
+  awk -F'\t' '{printf "| get p99, no snapshot (4 threads) | %s µs | %s ops/s, p50 %s µs |\n", $7,$4,$6}' <<<"$base"
+  awk -F'\t' -v n="$snaps_during" '{printf "| get p99, snapshots back to back (4 threads) | %s µs | %s ops/s, p50 %s µs; %s snapshots during the run |\n", $7,$4,$6,n}' <<<"$during"
+  echo "| p99 during / baseline | ${ratio}x | target <= 2x |"
+  printf '%s\n' "${fsync_rows[@]}"
+  echo
+  echo "Library timings (snapshot_timing $OBJECTS objects, 100 k-entry WAL tail, no network):"
+  echo
+  echo '```'
+  echo "$lib"
+  echo '```'
+  echo
+)"
+printf '%s\n\n' "$table" >>"$RESULTS"
+echo "$table"
