@@ -17,42 +17,11 @@ BENCH="$BUILD_DIR/tandem-bench"
 RESULTS="${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}"
 RUN_SECONDS="${BENCH_SECONDS:-4}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-repl-bench.XXXXXX")"
-PIDS=()
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 trap 'cleanup; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  return 1
-}
-
-# start NAME GPORT HPORT [flags...]: starts a master, waits until both ports answer (5 s).
-start() {
-  local name="$1" gport="$2" hport="$3"; shift 3
-  "$MASTER" --listen "127.0.0.1:$gport" --http "127.0.0.1:$hport" --data-dir "$WORK/$name" \
-    --node-id "$name" --log-level warn "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do
-    port_in_use "$gport" && port_in_use "$hport" && return 0
-    sleep 0.05
-  done
-  echo "replication bench: $name not ready" >&2; cat "$WORK/$name.log" >&2; exit 1
-}
 
 # Percentile P (0-100) of the numbers in FILE (one per line); "-" when empty.
 percentile() {

@@ -26,17 +26,9 @@ OBJECTS="${SNAP_OBJECTS:-1000000}"
 TAIL_KEYS="${WAL_TAIL_KEYS:-50000}"
 RUN_SECONDS="${BENCH_SECONDS:-6}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-snap-bench.XXXXXX")"
-PIDS=()
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 trap 'cleanup; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
@@ -44,31 +36,8 @@ for bin in "$MASTER" "$BENCH" "$CTL" "$TIMING"; do
   [ -x "$bin" ] || { echo "snapshot bench: $bin not built" >&2; exit 1; }
 done
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  return 1
-}
 now() { date +%s.%N; }
 json_field() { grep -o "\"$1\":[0-9.e+-]*" | head -1 | cut -d: -f2; }
-
-# start NAME GPORT HPORT [flags...]: starts a master on $WORK/NAME, waits until both ports answer
-# (bounded: 600 x 0.1 s, recovery of a large state included).
-start() {
-  local name="$1" gport="$2" hport="$3"; shift 3
-  "$MASTER" --listen "127.0.0.1:$gport" --http "127.0.0.1:$hport" --data-dir "$WORK/$name" \
-    --node-id "$name" --log-level warn "$@" >>"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 600); do
-    port_in_use "$gport" && port_in_use "$hport" && return 0
-    sleep 0.1
-  done
-  echo "snapshot bench: $name not ready" >&2; cat "$WORK/$name.log" >&2; exit 1
-}
 
 echo "snapshot bench: load $(cut -d' ' -f1-3 /proc/loadavg), nproc $(nproc), $OBJECTS objects" >&2
 

@@ -57,19 +57,6 @@ struct HandoverResult {
   uint64_t last_seq = 0;   // our last seq, acknowledged by it before we resigned
 };
 
-// What /status shows of leadership.
-struct LeadershipStatus {
-  NodeStateInfo state;
-  std::string leader_id;  // empty: none known
-  std::string leader_address;
-  uint64_t leader_epoch = 0;
-  bool lease_valid = false;
-  uint64_t lease_valid_for_ms = 0;
-  uint64_t elections_won = 0;
-  uint64_t step_downs = 0;
-  uint64_t leases_lost = 0;
-};
-
 class NodeController {
  public:
   NodeController(NodeControllerOptions options, NodeRuntime* runtime);

@@ -34,6 +34,19 @@ struct NodeStateInfo {
   std::string Name() const;
 };
 
+// What /status shows of leadership.
+struct LeadershipStatus {
+  NodeStateInfo state;
+  std::string leader_id;  // empty: none known
+  std::string leader_address;
+  uint64_t leader_epoch = 0;
+  bool lease_valid = false;
+  uint64_t lease_valid_for_ms = 0;
+  uint64_t elections_won = 0;
+  uint64_t step_downs = 0;
+  uint64_t leases_lost = 0;
+};
+
 class NodeStateMachine {
  public:
   // Records a transition; returns false (and records nothing) when nothing changes.

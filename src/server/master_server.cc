@@ -180,24 +180,7 @@ Status MasterServer::StartLeadership() {
     return status;
   }
   node::NodeController* controller = controller_.get();
-  reporter_.SetLeadership([controller] {
-    const node::LeadershipStatus s = controller->Leadership();
-    LeadershipInfo info;
-    info.enabled = true;
-    info.state = s.state.Name();
-    info.reason = s.state.reason;
-    info.since_ms = s.state.since_ms;
-    info.transitions = s.state.transitions;
-    info.leader_id = s.leader_id;
-    info.leader_address = s.leader_address;
-    info.leader_epoch = s.leader_epoch;
-    info.lease_valid = s.lease_valid;
-    info.lease_valid_for_ms = s.lease_valid_for_ms;
-    info.elections_won = s.elections_won;
-    info.step_downs = s.step_downs;
-    info.leases_lost = s.leases_lost;
-    return info;
-  });
+  reporter_.SetLeadership([controller] { return controller->Leadership(); });
   RegisterLeadershipMetrics(controller);
   service_->SetHandover([controller](const std::string& target, uint32_t timeout_ms,
                                      std::string* new_leader, uint64_t* last_seq) {

@@ -159,13 +159,13 @@ std::string NodeStatusToJson(const NodeStatus& status) {
       {"replication", ReplicationToJson(status.replication)},
   };
   nlohmann::json out = document;
-  if (status.leadership.enabled) {
-    const LeadershipInfo& l = status.leadership;
-    out["state"] = l.state;
-    out["leadership"] = {{"state", l.state},
-                         {"reason", l.reason},
-                         {"since_ms", l.since_ms},
-                         {"transitions", l.transitions},
+  if (status.leadership.has_value()) {
+    const node::LeadershipStatus& l = *status.leadership;
+    out["state"] = l.state.Name();
+    out["leadership"] = {{"state", l.state.Name()},
+                         {"reason", l.state.reason},
+                         {"since_ms", l.state.since_ms},
+                         {"transitions", l.state.transitions},
                          {"leader_id", l.leader_id},
                          {"leader_address", l.leader_address},
                          {"leader_epoch", l.leader_epoch},

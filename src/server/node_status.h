@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "meta/meta_store.h"
+#include "node/node_state.h"
 #include "oplog/sequencer.h"
 #include "server/clock.h"
 #include "server/durability_status.h"
@@ -19,26 +21,9 @@
 
 namespace tandem::server {
 
-// What this node is doing. Only kStandalone is used today; leadership will drive the others.
+// What this node is doing: fixed by --role, or driven by etcd leadership (node/).
 enum class Role : uint8_t { kStandalone, kLeader, kFollower, kCandidate };
 std::string_view RoleName(Role role);
-
-// Leadership through etcd, as the node controller sees it (enabled = false without etcd).
-struct LeadershipInfo {
-  bool enabled = false;
-  std::string state;   // node state machine, e.g. "FOLLOWER/streaming"
-  std::string reason;  // of the last transition
-  uint64_t since_ms = 0;
-  uint64_t transitions = 0;
-  std::string leader_id;
-  std::string leader_address;
-  uint64_t leader_epoch = 0;
-  bool lease_valid = false;
-  uint64_t lease_valid_for_ms = 0;
-  uint64_t elections_won = 0;
-  uint64_t step_downs = 0;
-  uint64_t leases_lost = 0;
-};
 
 struct NodeStatus {
   std::string node_id;
@@ -51,7 +36,7 @@ struct NodeStatus {
   uint64_t uptime_s = 0;
   std::vector<meta::SegmentInfo> segments;  // empty unless requested
   ReplicationStatus replication;
-  LeadershipInfo leadership;
+  std::optional<node::LeadershipStatus> leadership;  // with etcd leadership only
   bool recovering = false;      // cold start in progress (snapshot load, WAL replay)
   DurabilityStatus durability;  // snapshots, WAL, last recovery
 };
@@ -71,7 +56,7 @@ class NodeStatusReporter {
   // Borrowed; set once before serving.
   void SetReplication(const ReplicationGate* replication) { replication_ = replication; }
   // Set once before serving (etcd leadership only).
-  void SetLeadership(std::function<LeadershipInfo()> leadership) {
+  void SetLeadership(std::function<node::LeadershipStatus()> leadership) {
     leadership_ = std::move(leadership);
   }
 
@@ -96,7 +81,7 @@ class NodeStatusReporter {
   Clock* const clock_;
   const uint64_t start_ms_;
   const ReplicationGate* replication_ = nullptr;
-  std::function<LeadershipInfo()> leadership_;
+  std::function<node::LeadershipStatus()> leadership_;
   std::function<DurabilityStatus()> durability_;
   std::atomic<bool> recovering_{false};
   std::atomic<Role> role_{Role::kStandalone};

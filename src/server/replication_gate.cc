@@ -158,6 +158,11 @@ Status ReplicationGate::BecomeLeader(uint64_t epoch, std::shared_ptr<const Fenci
   // Everything the follower received is applied once Stop returns.
   if (follower != nullptr) follower->Stop();
   const uint64_t next_seq = store_->applied_seq() + 1;
+  // A node that recovered its state and never followed anyone (cold start of the whole cluster)
+  // starts its history where its state ends, so standbys at a prefix of it resume incrementally.
+  if (history_.newest_epoch() == 0 && store_->applied_seq() != 0) {
+    history_.ResetToImage(store_->applied_epoch(), store_->applied_seq());
+  }
   Status begun = history_.Begin(epoch, next_seq);
   if (!begun.ok()) return begun;
   lease_.store(std::move(lease));

@@ -227,6 +227,49 @@ TEST_F(FailoverTest, EtcdRestartCausesNoFailover) {
   EXPECT_TRUE(client->MountSegment(Segment{"", "seg", 0, 1ull << 30, "h:1"}).ok());
 }
 
+// Issue 5 with etcd: every node killed, all restarted on their data dirs. They recover their
+// state from snapshot + WAL, nobody is "caught up" with a live leader, so after the grace period
+// the most advanced recovered node is elected; nothing acknowledged (fsync always) is lost.
+TEST_F(FailoverTest, ColdStartOfTheWholeClusterElectsTheMostAdvancedNode) {
+  StartCluster({"--wal-fsync", "always"});
+  const int early = (leader_ + 1) % 3;  // a standby that dies first and misses the last writes
+  const int other = (leader_ + 2) % 3;
+  auto client = ClientOf(cluster_->node(leader_).address(), "c", false, 5000);
+  std::vector<std::string> acked;
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "a" + std::to_string(i);
+    ASSERT_TRUE(client->PutStart(key, 64).ok());
+    ASSERT_TRUE(client->PutEnd(key).ok());
+    acked.push_back(key);
+  }
+  std::string detail;
+  ASSERT_TRUE(cluster_->WaitConverged(5000, &detail)) << detail;
+  cluster_->node(early).Kill9();
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "b" + std::to_string(i);
+    ASSERT_TRUE(client->PutStart(key, 64).ok());
+    ASSERT_TRUE(client->PutEnd(key).ok());
+    acked.push_back(key);
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    auto l = cluster_->node(leader_).StatusJson();
+    auto o = cluster_->node(other).StatusJson();
+    return l && o && (*l)["applied_seq"] == (*o)["applied_seq"];
+  }));
+  cluster_->node(leader_).Kill9();
+  cluster_->node(other).Kill9();
+  std::string error;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(cluster_->node(i).Start(&error, /*keep_data=*/true)) << error;
+  }
+  // Claiming the member ids waits for the killed leases (<= TTL), then the grace period (5 s).
+  const int next = cluster_->WaitLeader(-1, 20000);
+  ASSERT_GE(next, 0) << cluster_->node(0).LogTail();
+  EXPECT_NE(next, early) << "the node that missed the last writes was elected";
+  ExpectAllPresent(next, acked);
+  EXPECT_TRUE(cluster_->WaitConverged(15000, &detail)) << detail;
+}
+
 class FailoverBadInputTest : public ::testing::Test {
  protected:
   TempDir dir_{"tandem-failover-bad"};

@@ -72,12 +72,15 @@ class ReplNode {
   ReplNode(const ReplNode&) = delete;
   ReplNode& operator=(const ReplNode&) = delete;
 
-  // Spawns on a fresh data dir and waits (<= 5 s) until /healthz answers and the gRPC port
-  // accepts connections. Call from the test's main thread (children die with their spawner).
-  bool Start(std::string* error = nullptr) {
+  // Spawns on a fresh data dir (or, with keep_data, on the previous one: a restart that recovers
+  // its state) and waits (<= 5 s) until /healthz answers and the gRPC port accepts connections.
+  // Call from the test's main thread (children die with their spawner).
+  bool Start(std::string* error = nullptr, bool keep_data = false) {
     Stop();
-    ++generation_;
-    data_dir_ = work_dir_ + "/" + node_id_ + "-data-" + std::to_string(generation_);
+    if (!keep_data || data_dir_.empty()) {
+      ++generation_;
+      data_dir_ = work_dir_ + "/" + node_id_ + "-data-" + std::to_string(generation_);
+    }
     std::error_code ec;
     std::filesystem::create_directories(data_dir_, ec);
     {

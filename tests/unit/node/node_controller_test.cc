@@ -145,7 +145,10 @@ TEST_F(NodeControllerEtcdTest, LoneNodeLeadsAndASecondFollowsIt) {
 
   // Both published member entries.
   auto client = coord::testing::Connect(etcd_->endpoints());
-  auto membership = coord::Membership::Create(client.get(), {"nodetest", "observer"});
+  coord::MembershipOptions observer;
+  observer.cluster_id = "nodetest";
+  observer.node_id = "observer";
+  auto membership = coord::Membership::Create(client.get(), observer);
   ASSERT_TRUE(membership.ok());
   ASSERT_TRUE(WaitFor(
       [&] {
