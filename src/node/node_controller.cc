@@ -41,6 +41,8 @@ NodeController::~NodeController() { Stop(false); }
 
 void NodeController::Transition(NodeState state, const std::string& sub,
                                 const std::string& reason) {
+  // ERROR is final for this process (the operator restarts the node once the fault is fixed).
+  if (machine_.state() == NodeState::kError && state != NodeState::kError) return;
   const bool state_changed = state != machine_.state();
   if (!machine_.Transition(state, sub, reason, coord::WallClockMs())) return;
   {
@@ -219,6 +221,7 @@ void NodeController::Tick(uint64_t now) {
     StepDown("lease no longer provably valid", now);
   }
   if (keeper_ == nullptr) RenewLease(now);
+  CheckFault(now);
   if (my_epoch_ == 0) {
     FollowerView follower = runtime_->Follower();
     if (follower.streaming && follower.lag_ms <= options_.ranking.max_promotion_lag_ms) {
@@ -228,7 +231,7 @@ void NodeController::Tick(uint64_t now) {
         !follower.state.empty()) {
       machine_.SetSubState(follower.state);
     }
-    if (leader_absent_since_ != 0) MaybeCampaign(now);
+    if (leader_absent_since_ != 0 && machine_.state() != NodeState::kError) MaybeCampaign(now);
   }
   Publish(false);
   LeadershipStatus snapshot;
@@ -248,6 +251,21 @@ void NodeController::Tick(uint64_t now) {
   snapshot.step_downs = status_.step_downs;
   snapshot.leases_lost = status_.leases_lost;
   status_ = std::move(snapshot);
+}
+
+void NodeController::CheckFault(uint64_t now) {
+  if (machine_.state() == NodeState::kError || now < next_fault_check_ms_) return;
+  next_fault_check_ms_ = now + 200;
+  const std::string fault = runtime_->Fault();
+  if (fault.empty()) return;
+  if (my_epoch_ != 0) {
+    StepDown("unrecoverable fault: " + fault, now);
+    // Give the key up at once so a healthy standby takes over without waiting for the lease.
+    (void)election_->Resign(/*revoke_lease=*/false);
+  }
+  spdlog::error("node {}: unrecoverable fault, will not lead: {}", options_.node_id, fault);
+  Transition(NodeState::kError, "fault", fault);
+  Publish(true);
 }
 
 void NodeController::OnLeaderChanged(const std::optional<coord::LeaderInfo>& leader, uint64_t now) {
@@ -295,6 +313,7 @@ void NodeController::OnLeaderChanged(const std::optional<coord::LeaderInfo>& lea
 }
 
 bool NodeController::SelfReady(uint64_t now) const {
+  if (machine_.state() == NodeState::kError) return false;
   if (my_epoch_ != 0) return true;
   FollowerView follower = runtime_->Follower();
   if (follower.full_sync) return false;

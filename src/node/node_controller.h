@@ -97,6 +97,8 @@ class NodeController {
   coord::MemberInfo SelfInfo() const;
   bool SelfReady(uint64_t now) const;
   void Transition(NodeState state, const std::string& sub, const std::string& reason);
+  // ERROR on an unrecoverable local fault: step down, give the leader key up, never campaign.
+  void CheckFault(uint64_t now);
 
   const NodeControllerOptions options_;
   NodeRuntime* const runtime_;
@@ -129,6 +131,7 @@ class NodeController {
   uint64_t next_plan_ms_ = 0;
   uint64_t next_lease_try_ms_ = 0;
   uint64_t last_ready_ms_ = 0;
+  uint64_t next_fault_check_ms_ = 0;
   bool joined_ = false;
   std::thread thread_;
   bool running_ = false;

@@ -51,6 +51,9 @@ class NodeRuntime {
   virtual uint64_t AckedSeq(const std::string& node_id) const = 0;
   // Every standby seen by this leader in this process (connected or not).
   virtual std::vector<StandbyView> Standbys() const = 0;
+  // An unrecoverable local fault (e.g. a sticky WAL I/O error), empty when healthy. A node with
+  // a fault never leads: it steps down and stays in ERROR. Any thread.
+  virtual std::string Fault() const { return ""; }
 };
 
 }  // namespace tandem::node

@@ -163,8 +163,9 @@ void MasterServer::RegisterLeadershipMetrics(node::NodeController* controller) {
 }
 
 Status MasterServer::StartLeadership() {
-  runtime_ = std::make_unique<ServerRuntime>(replication_.get(), &store_, &sequencer_,
-                                             maintenance_.get(), &reporter_);
+  runtime_ = std::make_unique<ServerRuntime>(
+      replication_.get(), &store_, &sequencer_, maintenance_.get(), &reporter_,
+      [durability = durability_.get()] { return durability->GetStatus().wal_error; });
   node::NodeControllerOptions options;
   options.cluster_id = config_.cluster_id;
   options.node_id = config_.node_id;

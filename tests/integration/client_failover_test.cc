@@ -122,14 +122,14 @@ TEST_F(ClientFailoverTest, RepeatedRequestIdAppliesOnce) {
 TEST_F(ClientFailoverTest, RetriedPutStartAfterATimeoutSucceedsOnce) {
   auto primary = Node("p1", {"--role", "standalone"});
   ClientOptions options = Options(primary->address(), true);
-  options.timeout_ms = 300;
-  options.max_retry_ms = 8000;
+  options.timeout_ms = 800;  // the first attempt times out while the master is stopped
+  options.max_retry_ms = 15000;
   Client client(options);
   ASSERT_TRUE(client.MountSegment({"seg", "seg", 0, 1 << 20, "ep"}).ok());
   primary->Signal(SIGSTOP);
   StatusOr<std::vector<Replica>> put = Status(ErrorCode::kInternal, "not run");
   std::thread writer([&] { put = client.PutStart("slow-key", 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   primary->Signal(SIGCONT);
   writer.join();
   ASSERT_TRUE(put.ok()) << put.status().ToString();

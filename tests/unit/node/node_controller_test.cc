@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <thread>
 
 #include "coord/keys.h"
 #include "coord/membership.h"
@@ -58,6 +59,10 @@ class FakeRuntime : public NodeRuntime {
     std::lock_guard<std::mutex> lock(mu_);
     return standbys;
   }
+  std::string Fault() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fault;
+  }
 
   template <typename T>
   T Get(T FakeRuntime::*field) const {
@@ -69,6 +74,7 @@ class FakeRuntime : public NodeRuntime {
   AppliedPosition applied;
   FollowerView follower;
   std::vector<StandbyView> standbys;
+  std::string fault;
   uint64_t leader_epoch = 0;
   std::shared_ptr<const FencingLease> lease;
   std::string followed_address;
@@ -170,6 +176,31 @@ TEST_F(NodeControllerEtcdTest, LoneNodeLeadsAndASecondFollowsIt) {
   n1.Stop(/*handover=*/false);
   ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::leader_epoch) > epoch; }, 8000));
   EXPECT_TRUE(WaitFor([&] { return n2.Leadership().state.state == NodeState::kLeader; }, 2000));
+}
+
+TEST_F(NodeControllerEtcdTest, LeaderWithAnUnrecoverableFaultStepsDownAndNeverLeadsAgain) {
+  FakeRuntime r1, r2;
+  NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
+  ASSERT_TRUE(n1.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r1.Get(&FakeRuntime::leader_epoch) > 0; }, 5000));
+  NodeController n2(Options(etcd_->endpoints(), "n2"), &r2);
+  ASSERT_TRUE(n2.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::followed_epoch) > 0; }, 5000));
+  {
+    std::lock_guard<std::mutex> lock(r1.mu_);
+    r1.fault = "WAL write failed: No space left on device";
+  }
+  // n1 stops writes, gives the key up, and n2 takes over without waiting for n1's lease.
+  ASSERT_TRUE(WaitFor([&] { return n1.Leadership().state.state == NodeState::kError; }, 3000));
+  EXPECT_NE(n1.Leadership().state.reason.find("No space left"), std::string::npos);
+  EXPECT_GE(r1.Get(&FakeRuntime::stops), 1);
+  EXPECT_EQ(r1.Get(&FakeRuntime::leader_epoch), 0u);
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::leader_epoch) > 0; }, 3000));
+  // n2 goes away: n1, faulty, still never campaigns.
+  n2.Stop(/*handover=*/false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(r1.Get(&FakeRuntime::promotions), 1);
+  EXPECT_EQ(n1.Leadership().state.state, NodeState::kError);
 }
 
 TEST_F(NodeControllerEtcdTest, DuplicateNodeIdIsRefused) {
