@@ -3,7 +3,7 @@
 # async standby, and a primary with one sync standby; prints a markdown table (and appends it to
 # bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
 #   bench/replication.sh [BUILD_DIR]   (env: BENCH_SECONDS per cell, default 4)
-# Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 20 ms
+# Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 100 ms
 # while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put; for the async
 # standby also single-key put paced at half of the closed-loop peak (the lag target's load).
 # Then a full sync: a primary holding FULL_SYNC_OBJECTS (default 1 000 000) objects, a new standby,
@@ -33,14 +33,15 @@ percentile() {
 sample_lag() {
   local hport="$1" out="$2"
   : >"$out.entries"; : >"$out.ms"
-  for _ in $(seq 3000); do  # bounded: 3000 x 20 ms = 60 s
+  for _ in $(seq 600); do  # bounded: 600 x 100 ms = 60 s
     status="$(curl -s --max-time 1 "127.0.0.1:$hport/status" || true)"
     grep -o '"lag_entries":[0-9]*' <<<"$status" | head -1 | cut -d: -f2 >>"$out.entries" || true
     grep -o '"lag_ms":[0-9]*' <<<"$status" | head -1 | cut -d: -f2 >>"$out.ms" || true
-    sleep 0.02
+    sleep 0.1
   done
 }
 
+LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 rows=()
 # run_setup LABEL MODE: MODE is standalone | async | sync.
 run_setup() {
@@ -57,14 +58,14 @@ run_setup() {
   for cell in "put 1" "mixed 1" "put 128"; do
     set -- $cell
     local op="$1" batch="$2" sampler="" line
-    if [ "$mode" != standalone ]; then
-      sample_lag "$hp" "$WORK/lag" & sampler=$!
-    fi
+    # Sampled in every setup (standalone too), so its CPU cost (a curl every 100 ms) is the
+    # same in every row; at 20 ms it had cost the replicated rows a visible share of 2 cores.
+    sample_lag "$hp" "$WORK/lag" & sampler=$!
     line="$("$BENCH" --master "127.0.0.1:$gp" --op "$op" --batch "$batch" --threads 4 \
       --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 --segments 4 --tsv)"
     local lag=" - | - | - | - |"
-    if [ -n "$sampler" ]; then
-      kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    if [ "$mode" != standalone ]; then
       lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
     fi
     rows+=("$(awk -F'\t' -v s="$label" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
@@ -122,7 +123,8 @@ table="$(
   echo "### Replication overhead — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc)"
   echo
   echo "Command: \`bench/replication.sh\` (4 threads, ${RUN_SECONDS} s per cell, pipelined single-key"
-  echo "streams or batch 128; lag sampled from the primary's /status every 20 ms during the load)."
+  echo "streams or batch 128; lag sampled from the primary's /status every 100 ms during the load,"
+  echo "in every setup). Load average at the start: $LOAD_AT_START."
   echo
   echo "| setup | op | batch | ops/s | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
