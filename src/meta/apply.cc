@@ -98,6 +98,9 @@ Status MetaStore::Impl::LockFor(const OpLogEntry& entry, LockSet& locks) {
       locks.Shards(std::move(shards));
       break;
     }
+    case OpType::DIGEST:  // the digests of every shard at exactly this seq
+      locks.AllShards();
+      break;
     default:  // EPOCH_START: the space lock orders it against CaptureImage
       break;
   }
@@ -137,6 +140,9 @@ Status MetaStore::Impl::ApplyLocked(const OpLogEntry& entry) {
       if (!effect.ParseFromString(entry.payload())) s = Internal("malformed EpochStartEffect");
       break;
     }
+    case OpType::DIGEST:
+      s = ApplyDigest(entry);
+      break;
     default:
       s = Internal("unknown op_type ", static_cast<int>(entry.op_type()));
       break;

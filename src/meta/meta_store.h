@@ -213,6 +213,49 @@ class MetaStore {
   // Visits every object under its shard lock (shards in order). Must not call back into the store.
   void ForEachObject(const std::function<void(const ObjectInfo&)>& visit) const;
 
+  // ---- Verification (DESIGN.md §6, src/verification) ----
+  // A key and the checksum of its static metadata (ObjectDigest: key, size, state, owner,
+  // soft_pin, replicas; never leases or access times).
+  struct KeyChecksum {
+    std::string key;
+    uint64_t checksum = 0;
+    bool operator==(const KeyChecksum&) const = default;
+  };
+  // Verification order inside a shard: xxh64 of the key, then the key.
+  static bool VerifyOrderLess(std::string_view a, std::string_view b);
+  // The shard's keys after `after_key` (in verification order; empty: from the start), at most
+  // `limit`, under the shard's lock.
+  std::vector<KeyChecksum> ShardKeys(int shard, std::string_view after_key, size_t limit) const;
+  // The checksum of one key, nullopt when absent.
+  std::optional<uint64_t> KeyChecksumOf(std::string_view key) const;
+  // The key's replicated record (what a repair installs) and its checksum, nullopt when absent.
+  std::optional<tandem::v1::ObjectRecord> GetObjectRecord(std::string_view key,
+                                                          uint64_t* checksum = nullptr) const;
+  // Repairs of a standby (never on a leader: they bypass the OpLog). Each is a compare-and-set:
+  // applied only while the key's checksum is still `expected` (nullopt: absent), so a key an
+  // entry changed since it was sampled is left alone (FAILED_PRECONDITION-like: kInvalidState).
+  // Upsert replaces or creates the object with `record` (space released and re-allocated;
+  // INTERNAL and nothing changed when the placements do not fit); Delete drops it.
+  // The caller logs every repair (key, both checksums).
+  Status RepairUpsert(const tandem::v1::ObjectRecord& record, std::optional<uint64_t> expected,
+                      uint64_t now_ms);
+  Status RepairDelete(std::string_view key, std::optional<uint64_t> expected);
+
+  // DIGEST markers (OpType DIGEST): the leader appends every shard's digest, taken under every
+  // shard lock, as an entry; applying it changes nothing but compares the applier's digests at
+  // exactly that seq. Returns the entry's seq.
+  StatusOr<uint64_t> AppendDigest(uint64_t now_ms);
+  struct DigestCheckStats {
+    uint64_t checks = 0;              // DIGEST entries applied
+    uint64_t mismatched_shards = 0;   // cumulative
+    uint64_t segment_mismatches = 0;  // cumulative: the segment set differed
+    uint64_t last_check_seq = 0;
+  };
+  DigestCheckStats GetDigestCheckStats() const;
+  // Shards whose digest differed at a DIGEST entry since the last call (ascending), and whether
+  // the segment digest differed; clears both.
+  std::vector<int> TakeDigestMismatches(bool* segments_differ = nullptr);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

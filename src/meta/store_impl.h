@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -76,6 +77,7 @@ struct MetaStore::Impl {
   Status ApplyMount(const tandem::v1::OpLogEntry& entry);
   Status ApplyUnmount(const tandem::v1::OpLogEntry& entry);
   Status ApplyClientExpired(const tandem::v1::OpLogEntry& entry);
+  Status ApplyDigest(const tandem::v1::OpLogEntry& entry);  // verification.cc; changes nothing
   // Removes an object and frees its replicas. Shard lock and space lock held.
   Status DropObject(ShardState& shard, ObjectNode* node);
   // Unmounts segments: their replicas are dropped, objects left without one are removed. Every
@@ -108,6 +110,11 @@ struct MetaStore::Impl {
   // Request ids applied recently (replicated). Its own leaf locks; LoadImage swaps it under
   // every shard lock and the space lock.
   DedupWindow dedup{options.dedup_window};
+  // DIGEST checks (verification.cc): a leaf lock, taken under the apply locks.
+  mutable std::mutex digest_mu;
+  DigestCheckStats digest_stats;
+  std::set<int> digest_mismatches;
+  bool digest_segments_differ = false;
 };
 
 }  // namespace tandem::meta
