@@ -8,7 +8,11 @@
 // unreachable. Errors print one line on stderr; with --json, stdout also gets
 // {"error": CODE, "message": ...}. Successful commands print one line per fact, or exactly one
 // JSON object with --json.
+#include <grpcpp/grpcpp.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -22,6 +26,7 @@
 #include "coord/etcd_client.h"
 #include "coord/keys.h"
 #include "coord/membership.h"
+#include "tandem/v1/replication.grpc.pb.h"
 
 namespace {
 
@@ -113,6 +118,7 @@ class Ctl {
   int ClusterStatusCmd() const;
   int FailoverCmd(const Args& a) const;
   int SnapshotCmd() const;
+  int VerifyCmd() const;
 
  private:
   const Globals& g_;
@@ -301,6 +307,43 @@ std::string StatusText(const tandem::MasterStatus& st) {
   return text;
 }
 
+// `verify --master STANDBY`: one whole verification pass on that standby (issue 6).
+int Ctl::VerifyCmd() const {
+  if (!g_.endpoints.empty()) {
+    return UsageError("verify runs on one standby: give its --master address, not etcd");
+  }
+  auto channel = grpc::CreateChannel(g_.master, grpc::InsecureChannelCredentials());
+  auto stub = tandem::v1::Verification::NewStub(channel);
+  grpc::ClientContext context;
+  // A whole pass at 1 M objects takes seconds: never less than two minutes.
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(std::max<uint32_t>(g_.timeout_ms, 120000)));
+  tandem::v1::RunVerificationRequest request;
+  request.set_all_shards(true);
+  tandem::v1::RunVerificationResponse r;
+  grpc::Status status = stub->RunVerification(&context, request, &r);
+  if (!status.ok()) {
+    const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    return Fail(Status(unreachable ? ErrorCode::kUnavailable : ErrorCode::kInvalidState,
+                       g_.master + ": " + status.error_message()));
+  }
+  if (r.status() == "error") return Fail(Status(ErrorCode::kInvalidState, r.message()));
+  Done(json{{"status", r.status()},
+            {"shards", r.shards()},
+            {"keys_checked", r.keys_checked()},
+            {"mismatches", r.mismatches()},
+            {"repairs", r.repairs()},
+            {"duration_ms", r.duration_ms()},
+            {"message", r.message()}},
+       "verify: " + r.status() + ": " + std::to_string(r.shards()) + " shards, " +
+           std::to_string(r.keys_checked()) + " keys checked, " + std::to_string(r.mismatches()) +
+           " mismatches, " + std::to_string(r.repairs()) + " repairs in " +
+           std::to_string(r.duration_ms()) + " ms" +
+           (r.message().empty() ? "" : " (" + r.message() + ")"));
+  return r.status() == "full_sync" ? kExitDomain : 0;
+}
+
 int Ctl::SnapshotCmd() const {
   auto snap = MakeClient("").Snapshot();
   if (!snap.ok()) return Fail(snap.status());
@@ -464,6 +507,9 @@ int main(int argc, char** argv) {
       ->required();
   cmd("status", "master status", [&] { return ctl.StatusCmd(); });
   cmd("snapshot", "write a snapshot of the node's state now", [&] { return ctl.SnapshotCmd(); });
+  cmd("verify",
+      "run one whole verification pass on the standby --master names (exit 1 on full_sync)",
+      [&] { return ctl.VerifyCmd(); });
   auto* failover = cmd("failover", "hand leadership over to a standby (planned switchover)",
                        [&] { return ctl.FailoverCmd(a); });
   failover->add_option("--to", a.to, "target node id (default: the most advanced standby)");

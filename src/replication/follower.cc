@@ -40,6 +40,8 @@ void StandbyFollower::SetPrimaryAddress(const std::string& address) {
 void StandbyFollower::SetPrimary(const std::string& address, uint64_t min_epoch) {
   impl_->SetPrimary(address, min_epoch);
 }
+void StandbyFollower::RequestFullSync(const std::string& reason) { impl_->RequestFullSync(reason); }
+
 FollowerStatus StandbyFollower::Status() const { return impl_->Status(); }
 
 // ---- Impl: lifecycle ----
@@ -95,6 +97,17 @@ void StandbyFollower::Impl::SetPrimaryAddress(const std::string& address) {
     options_.primary_address = address;
     status_.primary_address = address;
     address_changed_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  cv_.notify_all();
+}
+
+void StandbyFollower::Impl::RequestFullSync(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    spdlog::warn("replication: standby {} asks for a full sync: {}", options_.node_id, reason);
+    full_sync_requested_ = true;
+    address_changed_ = true;  // reconnect now, not after a back-off
     if (context_ != nullptr) context_->TryCancel();
   }
   cv_.notify_all();

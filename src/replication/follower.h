@@ -96,6 +96,10 @@ class StandbyFollower {
   // learnt from etcd: epoch fencing against a deposed primary that still streams).
   void SetPrimary(const std::string& address, uint64_t min_epoch);
 
+  // Drops the current stream and reconnects asking for a full sync (verification found the
+  // store diverged). Logged with `reason`.
+  void RequestFullSync(const std::string& reason);
+
   FollowerStatus Status() const;
 
  private:

@@ -24,6 +24,7 @@ class StandbyFollower::Impl {
   void Stop();
   void SetPrimaryAddress(const std::string& address);
   void SetPrimary(const std::string& address, uint64_t min_epoch);
+  void RequestFullSync(const std::string& reason);
   FollowerStatus Status() const;
 
  private:
@@ -81,6 +82,7 @@ class StandbyFollower::Impl {
   bool running_ = false;
   bool stopping_ = false;
   bool address_changed_ = false;
+  bool full_sync_requested_ = false;  // RequestFullSync; the runner moves it to want_full_sync_
   grpc::ClientContext* context_ = nullptr;  // the open stream's, for Stop/watchdog cancel
   uint64_t read_started_ms_ = 0;            // steady; 0 while not blocked in Read
   std::string cancel_reason_;               // why the watchdog cancelled

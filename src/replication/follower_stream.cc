@@ -17,6 +17,10 @@ StandbyFollower::Impl::Outcome StandbyFollower::Impl::RunStream(bool* was_accept
     if (stopping_) return Outcome::kStopped;
     context_ = &context;
     cancel_reason_.clear();
+    if (full_sync_requested_) {  // RequestFullSync
+      full_sync_requested_ = false;
+      want_full_sync_ = true;
+    }
     // The state stays what the last attempt ended in (disconnected, error) until accepted:
     // /status then shows why it is not following rather than a flickering "connecting".
     if (opened_once_) ++status_.reconnects;

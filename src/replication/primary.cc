@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "replication/primary_impl.h"
+#include "verification/answer.h"
 
 namespace tandem::replication {
 
@@ -122,6 +123,44 @@ uint64_t PrimaryService::OurLastSeq() const {
   // The log may be a moment ahead of the store (sequenced, not yet applied) or, right after a
   // promotion with an empty window, behind it.
   return std::max(log_->last_seq(), store_->applied_seq());
+}
+
+grpc::ServerUnaryReactor* PrimaryService::Verify(grpc::CallbackServerContext* context,
+                                                 const tandem::v1::VerifyRequest* request,
+                                                 tandem::v1::VerifyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (request->cluster_id() != options_.cluster_id) {
+      refusal = "cluster id mismatch: standby '" + request->standby_id() +
+                "' belongs to cluster '" + request->cluster_id() + "', this node serves cluster '" +
+                options_.cluster_id + "'";
+    } else if (!serving_ || shut_down_) {
+      refusal = "not a primary: node '" + options_.node_id +
+                "' is not serving, verify against the primary; leader is " +
+                (leader_hint_.empty() ? std::string("unknown") : leader_hint_);
+    }
+  }
+  if (!refusal.empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, refusal));
+    return reactor;
+  }
+  verification::AnswerLimits limits;
+  limits.seq_diff_threshold = options_.verify_seq_diff_threshold;
+  limits.max_repairs = options_.verify_max_repairs;
+  tandem::Status s = verification::AnswerVerify(*request, *store_, *log_, limits, response);
+  if (!s.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.message()));
+    return reactor;
+  }
+  if (response->results_size() > 0 || response->need_full_sync()) {
+    spdlog::warn("verification: standby {} at seq {}: {} difference(s){}{}", request->standby_id(),
+                 request->applied_seq(), response->results_size(),
+                 response->need_full_sync() ? ", needs a full sync: " : "", response->reason());
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 std::string PrimaryService::Admit(PrimaryStream* stream, const tandem::v1::SyncHello& hello,

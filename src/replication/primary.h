@@ -51,10 +51,12 @@ class PrimaryService;  // internal, primary_impl.h
 struct PrimaryOptions {
   std::string cluster_id;
   std::string node_id;
-  uint32_t batch_size = 100;            // replication_batch_size
-  uint32_t batch_timeout_ms = 10;       // replication_batch_timeout_ms
-  uint32_t heartbeat_ms = 200;          // replication_heartbeat_ms
-  uint32_t image_chunk_objects = 4096;  // replication_image_chunk_objects
+  uint32_t batch_size = 100;                  // replication_batch_size
+  uint32_t batch_timeout_ms = 10;             // replication_batch_timeout_ms
+  uint32_t heartbeat_ms = 200;                // replication_heartbeat_ms
+  uint32_t image_chunk_objects = 4096;        // replication_image_chunk_objects
+  uint64_t verify_seq_diff_threshold = 1000;  // verify_seq_diff_threshold (Verify RPC)
+  uint64_t verify_max_repairs = 10;           // verify_max_repairs (Verify RPC)
 };
 
 enum class StandbyState { kFullSync, kStreaming, kDisconnected };

@@ -29,6 +29,10 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
 
   grpc::ServerBidiReactor<tandem::v1::SyncRequest, tandem::v1::SyncResponse>* Sync(
       grpc::CallbackServerContext* context) override;
+  // Sampled verification (src/verification/answer.h), answered inline on the grpc thread.
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
+                                   const tandem::v1::VerifyRequest* request,
+                                   tandem::v1::VerifyResponse* response) override;
 
   // ---- Facade ----
   void SetServing(bool serving, uint64_t epoch, const std::string& leader_hint);

@@ -87,6 +87,24 @@ void AddDurabilityFlags(CLI::App& app, MasterConfig& c) {
   app.add_option("--snapshot-retention", c.snapshot_retention, "newest snapshots kept");
 }
 
+// Verification (issue 6).
+void AddVerificationFlags(CLI::App& app, MasterConfig& c) {
+  app.add_option("--verify-interval-s", c.verify_interval_s,
+                 "standby: a sampled verification pass this often; leader: a DIGEST entry this "
+                 "often; 0: off (tandemctl verify still works)");
+  app.add_option("--verify-sample-ratio", c.verify_sample_ratio,
+                 "fraction of the 1024 shards a sampled pass checks (round robin)");
+  app.add_option("--verify-entries-per-shard", c.verify_entries_per_shard,
+                 "keys per shard per pass");
+  app.add_option("--verify-seq-diff-threshold", c.verify_seq_diff_threshold,
+                 "primary: a standby further behind than this many entries is told to full-sync");
+  app.add_option("--verify-max-repairs", c.verify_max_repairs,
+                 "more mismatches than this in one pass: full sync instead of repairs");
+  app.add_flag("--enable-test-faults", c.enable_test_faults,
+               "TEST ONLY: POST /test/fault on the HTTP port injects divergence (never in "
+               "production)");
+}
+
 bool ValidClusterId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char ch) {
@@ -194,6 +212,22 @@ std::string ValidateReplicationConfig(const MasterConfig& c) {
   return "";
 }
 
+std::string ValidateVerificationConfig(const MasterConfig& c) {
+  if (!(c.verify_sample_ratio > 0.0 && c.verify_sample_ratio <= 1.0)) {
+    return "invalid --verify-sample-ratio " + FormatNumber(c.verify_sample_ratio) +
+           ": must be in (0, 1]";
+  }
+  if (c.verify_entries_per_shard < 1 || c.verify_entries_per_shard > 10000) {
+    return "invalid --verify-entries-per-shard " + std::to_string(c.verify_entries_per_shard) +
+           ": must be in [1, 10000]";
+  }
+  if (c.verify_interval_s > 86400) {
+    return "invalid --verify-interval-s " + std::to_string(c.verify_interval_s) +
+           ": must be in [0, 86400]";
+  }
+  return "";
+}
+
 std::string ValidateDurabilityConfig(const MasterConfig& c) {
   if (c.wal_fsync != "always" && c.wal_fsync != "interval" && c.wal_fsync != "never") {
     return "invalid --wal-fsync '" + c.wal_fsync + "': expected always, interval or never";
@@ -251,6 +285,7 @@ std::string ValidateMasterConfig(const MasterConfig& c) {
   if (c.data_dir.empty()) return "invalid --data-dir: must not be empty";
   if (std::string err = ValidateReplicationConfig(c); !err.empty()) return err;
   if (std::string err = ValidateDurabilityConfig(c); !err.empty()) return err;
+  if (std::string err = ValidateVerificationConfig(c); !err.empty()) return err;
   struct Positive {
     const char* flag;
     uint64_t value;
@@ -294,6 +329,7 @@ ConfigParseResult ParseMasterConfig(int argc, const char* const* argv) {
   app.option_defaults()->always_capture_default();
   AddFlags(app, config);
   AddDurabilityFlags(app, config);
+  AddVerificationFlags(app, config);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

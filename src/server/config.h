@@ -59,6 +59,13 @@ struct MasterConfig {
   int64_t snapshot_interval_s = 300;         // 0: no periodic snapshots (on demand only)
   int64_t snapshot_retention = 3;            // newest snapshots kept
   std::string config_file;                   // --config, empty when none
+  // ---- Verification (issue 6, DESIGN.md §6) ----
+  uint32_t verify_interval_s = 30;            // standby sampled pass / leader DIGEST entry; 0: off
+  double verify_sample_ratio = 0.1;           // fraction of the shards per sampled pass
+  uint32_t verify_entries_per_shard = 100;    // keys per shard page
+  uint64_t verify_seq_diff_threshold = 1000;  // primary: a standby further behind full-syncs
+  uint32_t verify_max_repairs = 10;           // more differences: full sync
+  bool enable_test_faults = false;            // TEST ONLY: POST /test/fault on the HTTP port
 
   bool etcd_leadership() const { return !etcd_endpoints.empty(); }
 };
@@ -79,6 +86,9 @@ std::string ValidateMasterConfig(const MasterConfig& config);
 
 // The replication part of ValidateMasterConfig.
 std::string ValidateReplicationConfig(const MasterConfig& config);
+
+// The verification part of ValidateMasterConfig.
+std::string ValidateVerificationConfig(const MasterConfig& config);
 
 // The durability part of ValidateMasterConfig (ranges and names; directories are checked when
 // the node starts, where they are created).

@@ -39,6 +39,15 @@ void HttpServer::RegisterRoutes() {
     response.status = ready ? 200 : 503;
     response.set_content(ready ? "ready" : "not ready", "text/plain");
   });
+  if (handlers_.test_fault) {  // TEST ONLY: --enable-test-faults
+    server_->Post(
+        "/test/fault", [this](const httplib::Request& request, httplib::Response& response) {
+          std::string error =
+              handlers_.test_fault(request.get_param_value("kind"), request.get_param_value("key"));
+          response.status = error.empty() ? 200 : 400;
+          response.set_content(error.empty() ? "ok\n" : error + "\n", "text/plain");
+        });
+  }
   server_->Get("/status", [this](const httplib::Request&, httplib::Response& response) {
     response.set_content(handlers_.status_json(), "application/json");
   });

@@ -24,6 +24,9 @@ struct HttpHandlers {
   std::function<std::string()> metrics_text;
   std::function<bool()> ready;
   std::function<std::string()> status_json;
+  // TEST ONLY (--enable-test-faults; unset otherwise, and then the route does not exist):
+  // POST /test/fault?kind=K&key=KEY. Returns "" or an error line.
+  std::function<std::string(const std::string& kind, const std::string& key)> test_fault;
 };
 
 class HttpServer {

@@ -10,6 +10,7 @@
 #include "server/http_server.h"
 #include "server/maintenance.h"
 #include "server/master_service.h"
+#include "server/node_verification.h"
 #include "server/proto_convert.h"
 #include "server/server_runtime.h"
 
@@ -59,6 +60,7 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
                                       .metrics = &rpc_metrics_,
                                       .reporter = &reporter_}),
       service_(std::make_unique<MasterService>(&executor_)),
+      verification_(std::make_unique<NodeVerification>(config_, &store_, replication_.get())),
       maintenance_(std::make_unique<Maintenance>(
           &store_, clock_, std::chrono::milliseconds(config_.maintenance_interval_ms))) {
   reporter_.SetReplication(replication_.get());
@@ -86,8 +88,23 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
   http_ = std::make_unique<HttpServer>(HttpHandlers{
       .metrics_text = [this] { return registry_.Render(); },
       .ready = [this] { return reporter_.ready(); },
-      .status_json = [this] { return NodeStatusToJson(reporter_.Collect({.digest = true})); },
+      .status_json =
+          [this] {
+            std::string json = NodeStatusToJson(reporter_.Collect({.digest = true}));
+            // The verification block, spliced into the compact object.
+            if (!json.empty() && json.back() == '}') {
+              json.insert(json.size() - 1, std::string(json.size() > 2 ? "," : "") +
+                                               "\"verification\":" + verification_->StatusJson());
+            }
+            return json;
+          },
+      .test_fault =
+          !config_.enable_test_faults
+              ? std::function<std::string(const std::string&, const std::string&)>()
+              : [this](const std::string& kind,
+                       const std::string& key) { return verification_->InjectFault(kind, key); },
   });
+  verification_->RegisterMetrics(&registry_);
 }
 
 MasterServer::~MasterServer() { Shutdown(); }
@@ -112,6 +129,7 @@ Status MasterServer::Start() {
   }
   reporter_.SetEndpoints(listen_address_, http_address_);
   replication_->Start(listen_address_);
+  verification_->Start();
   durability_->Start();
   if (config_.etcd_leadership()) {
     status = StartLeadership();
@@ -216,6 +234,7 @@ Status MasterServer::StartGrpc() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
   builder.RegisterService(replication_->service());
+  builder.RegisterService(verification_->service());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     return Status(ErrorCode::kUnavailable, "cannot listen on " + config_.listen +
@@ -243,6 +262,7 @@ void MasterServer::Shutdown(std::chrono::milliseconds grace) {
   running_ = false;
   // A leader hands over first (planned switchover), then leaves the cluster.
   if (controller_ != nullptr) controller_->Stop(/*handover=*/true);
+  verification_->Stop();
   replication_->Shutdown();  // completes held writes and ends replication streams first
   grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
   maintenance_->Stop();

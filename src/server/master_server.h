@@ -36,6 +36,7 @@ class DataDirLock;
 class HttpServer;
 class Maintenance;
 class MasterService;
+class NodeVerification;
 class ServerRuntime;
 
 class MasterServer {
@@ -91,6 +92,7 @@ class MasterServer {
 
   // Declared before the gRPC server so the server is destroyed first.
   std::unique_ptr<MasterService> service_;
+  std::unique_ptr<NodeVerification> verification_;  // issue 6
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Maintenance> maintenance_;

@@ -15,6 +15,8 @@ replication::PrimaryOptions ToPrimaryOptions(const MasterConfig& c) {
   options.node_id = c.node_id;
   options.batch_size = c.replication_batch_size;
   options.batch_timeout_ms = static_cast<uint32_t>(c.replication_batch_timeout_ms);
+  options.verify_seq_diff_threshold = c.verify_seq_diff_threshold;
+  options.verify_max_repairs = c.verify_max_repairs;
   return options;
 }
 
@@ -270,6 +272,11 @@ ReplicationStatus ReplicationGate::Collect() const {
     if (acks_ != nullptr) status.acks = acks_->Stats();
   }
   return status;
+}
+
+void ReplicationGate::RequestFullSync(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (follower_ != nullptr) follower_->RequestFullSync(reason);
 }
 
 }  // namespace tandem::server

@@ -80,6 +80,8 @@ class ReplicationGate : public WriteGate {
   void ResumeWrites();
   // Sends pending entries now (handover).
   void FlushReplication();
+  // Standby: drop the stream and reconnect asking for a full sync (verification). No-op otherwise.
+  void RequestFullSync(const std::string& reason);
   // The highest seq `standby_id` acknowledged in the current term, 0 if unknown.
   uint64_t AckedSeq(const std::string& standby_id) const;
 

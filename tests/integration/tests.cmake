@@ -55,3 +55,6 @@ target_compile_definitions(tandem-failover-bench PRIVATE
   TANDEM_MASTER_BIN="$<TARGET_FILE:tandem-master>")
 add_dependencies(tandem-failover-bench tandem-master)
 set_target_properties(tandem-failover-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+
+# Verification (issue 6): primary + standby, divergence through the standby's test-only hook.
+tandem_integration_test(verification_it ${CMAKE_CURRENT_LIST_DIR}/verification_test.cc)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Verification cost (issue 6): a whole pass (`tandemctl verify`, every key of every shard) at
+# VERIFY_OBJECTS objects (default 1000000) on a standby, its wall time and the CPU it costs the
+# standby and the primary. Prints a markdown table (appended to bench/RESULTS.md unless
+# BENCH_RESULTS=/dev/null). Not measured yet: the effect on client throughput.
+#   bench/verify.sh [BUILD_DIR]      env: VERIFY_OBJECTS
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="$(cd "${1:-$ROOT/build}" && pwd)"
+MASTER="$BUILD_DIR/tandem-master"
+BENCH="$BUILD_DIR/tandem-bench"
+CTL="$BUILD_DIR/tandemctl"
+RESULTS="${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}"
+OBJECTS="${VERIFY_OBJECTS:-1000000}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-verify-bench.XXXXXX")"
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap 'cleanup; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+for bin in "$MASTER" "$BENCH" "$CTL"; do
+  [ -x "$bin" ] || { echo "verify bench: $bin not built" >&2; exit 1; }
+done
+
+now() { date +%s.%N; }
+cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }  # utime+stime, 100 Hz
+seq_of() { curl -s "127.0.0.1:$1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["applied_seq"])'; }
+
+pg="$(free_port)"; ph="$(free_port)"
+start primary "$pg" "$ph" --role primary --cluster-id vb --snapshot-interval-s 0
+sg="$(free_port)"; sh="$(free_port)"
+start standby "$sg" "$sh" --role standby --primary "127.0.0.1:$pg" --cluster-id vb \
+  --snapshot-interval-s 0 --verify-interval-s 0
+ppid="${PIDS[0]}"; spid="${PIDS[1]}"
+
+echo "verify bench: load $(cut -d' ' -f1-3 /proc/loadavg), nproc $(nproc), loading $OBJECTS objects..." >&2
+"$BENCH" --master "127.0.0.1:$pg" --op load --keys "$OBJECTS" --batch 512 --threads 2 \
+  --segments 16 --value-size 4096 --no-cleanup --tsv >"$WORK/load.tsv"
+for _ in $(seq 600); do
+  [ "$(seq_of "$ph")" = "$(seq_of "$sh")" ] && break
+  sleep 0.2
+done
+
+pc0="$(cpu_s "$ppid")"; sc0="$(cpu_s "$spid")"; t0="$(now)"
+out="$("$CTL" --master "127.0.0.1:$sg" --json verify)"
+t1="$(now)"; pc1="$(cpu_s "$ppid")"; sc1="$(cpu_s "$spid")"
+echo "$out" >&2
+pass_s="$(printf '%.2f' "$(echo "$t1 - $t0" | bc)")"
+keys="$(grep -o '"keys_checked":[0-9]*' <<<"$out" | cut -d: -f2)"
+status="$(grep -o '"status":"[a-z_]*"' <<<"$out" | cut -d'"' -f4)"
+s_cpu="$(echo "$sc1 - $sc0" | bc)"; p_cpu="$(echo "$pc1 - $pc0" | bc)"
+
+{
+  echo
+  echo "### Verification: a whole pass at $OBJECTS objects ($(date -u +%F), nproc $(nproc))"
+  echo
+  echo "Command: \`VERIFY_OBJECTS=$OBJECTS bench/verify.sh $BUILD_DIR\` ($(grep -m1 CMAKE_BUILD_TYPE: "$BUILD_DIR/CMakeCache.txt" | cut -d= -f2) build, load $(cut -d' ' -f1 /proc/loadavg))"
+  echo
+  echo "| objects | keys checked | status | pass wall s | standby CPU s | primary CPU s |"
+  echo "|---|---|---|---|---|---|"
+  echo "| $OBJECTS | $keys | $status | $pass_s | $s_cpu | $p_cpu |"
+} | tee -a "$RESULTS"
