@@ -2,7 +2,10 @@
 # Verification cost (issue 6): a whole pass (`tandemctl verify`, every key of every shard) at
 # VERIFY_OBJECTS objects (default 1000000) on a standby, its wall time and the CPU it costs the
 # standby and the primary. Prints a markdown table (appended to bench/RESULTS.md unless
-# BENCH_RESULTS=/dev/null). Not measured yet: the effect on client throughput.
+# BENCH_RESULTS=/dev/null). Then the effect on client throughput: single-key gets against the
+# primary (4 threads, BENCH_SECONDS, default 6) without verification, and with whole passes run
+# back to back on the standby the whole time (the worst case; the default rate is 10 % of the
+# shards every 30 s, i.e. a whole pass every 5 minutes).
 #   bench/verify.sh [BUILD_DIR]      env: VERIFY_OBJECTS
 set -euo pipefail
 
@@ -61,4 +64,25 @@ s_cpu="$(echo "$sc1 - $sc0" | bc)"; p_cpu="$(echo "$pc1 - $pc0" | bc)"
   echo "| objects | keys checked | status | pass wall s | standby CPU s | primary CPU s |"
   echo "|---|---|---|---|---|---|"
   echo "| $OBJECTS | $keys | $status | $pass_s | $s_cpu | $p_cpu |"
+} | tee -a "$RESULTS"
+
+# Client throughput without and with continuous verification.
+RUN_SECONDS="${BENCH_SECONDS:-6}"
+get_run() {
+  "$BENCH" --master "127.0.0.1:$pg" --op get --batch 1 --threads 4 --seconds "$RUN_SECONDS" \
+    --warmup-s 1 --keys 20000 --segments 4 --value-size 64 --tsv
+}
+base="$(get_run)"
+(for _ in $(seq 1000); do "$CTL" --master "127.0.0.1:$sg" verify >/dev/null 2>&1 || true; done) &
+looper=$!
+during="$(get_run)"
+kill "$looper" 2>/dev/null || true
+wait "$looper" 2>/dev/null || true
+b_ops="$(cut -f4 <<<"$base")"; d_ops="$(cut -f4 <<<"$during")"
+{
+  echo
+  echo "Client gets on the primary (4 threads, ${RUN_SECONDS} s): $b_ops ops/s (p99 $(cut -f7 <<<"$base") µs) without"
+  echo "verification, $d_ops ops/s (p99 $(cut -f7 <<<"$during") µs) with whole passes back to back on the"
+  echo "standby: $(awk -v b="$b_ops" -v d="$d_ops" 'BEGIN{printf "%.1f", (b-d)*100/b}') % fewer. At the default rate (a whole pass every ~300 s) the"
+  echo "share is about pass time / 300 of that."
 } | tee -a "$RESULTS"
