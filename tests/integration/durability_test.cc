@@ -22,6 +22,7 @@
 
 #include "client/client.h"
 #include "replication_util.h"
+#include "status_macros.h"
 #include "test_cluster.h"
 
 #ifndef TANDEM_MASTER_BIN
@@ -40,18 +41,6 @@ using std::chrono::milliseconds;
 
 constexpr char kCluster[] = "dur-it";
 constexpr int kWaitTries = 200;  // x 50 ms = 10 s, the bound of every "eventually"
-
-#define ASSERT_OK(expr)                                                           \
-  do {                                                                            \
-    const auto& _r = (expr);                                                      \
-    ASSERT_TRUE(StatusOf(_r).ok()) << #expr << " -> " << StatusOf(_r).ToString(); \
-  } while (0)
-
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
 
 std::unique_ptr<Client> ClientFor(MasterProcess& node, const std::string& id = "",
                                   bool streams = false) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "status_macros.h"
 #include "test_cluster.h"
 
 #ifndef TANDEM_MASTER_BIN
@@ -65,24 +66,5 @@ class MasterTest : public ::testing::Test {
   TempDir dir_{"tandem-it"};
   std::unique_ptr<MasterProcess> master_;
 };
-
-// gtest helpers: EXPECT_CODE(status_or_statusor, ErrorCode::kX).
-inline const ::tandem::Status& StatusOf(const ::tandem::Status& s) { return s; }
-template <typename T>
-const ::tandem::Status& StatusOf(const ::tandem::StatusOr<T>& s) {
-  return s.status();
-}
-#define EXPECT_CODE(expr, code_value)                                     \
-  do {                                                                    \
-    const auto& _r = (expr);                                              \
-    EXPECT_EQ(::tandem::testing::StatusOf(_r).code(), (code_value))       \
-        << #expr << " -> " << ::tandem::testing::StatusOf(_r).ToString(); \
-  } while (0)
-#define ASSERT_OK(expr)                                                   \
-  do {                                                                    \
-    const auto& _r = (expr);                                              \
-    ASSERT_TRUE(::tandem::testing::StatusOf(_r).ok())                     \
-        << #expr << " -> " << ::tandem::testing::StatusOf(_r).ToString(); \
-  } while (0)
 
 }  // namespace tandem::testing

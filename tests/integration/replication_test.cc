@@ -24,6 +24,7 @@
 
 #include "client/client.h"
 #include "replication_util.h"
+#include "status_macros.h"
 #include "test_cluster.h"
 
 #ifndef TANDEM_MASTER_BIN
@@ -44,18 +45,6 @@ constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * kKiB;
 constexpr char kCluster[] = "repl-it";
 constexpr int kWaitTries = 200;  // x 50 ms = 10 s, the bound of every "eventually"
-
-#define ASSERT_OK(expr)                                                           \
-  do {                                                                            \
-    const auto& _r = (expr);                                                      \
-    ASSERT_TRUE(StatusOf(_r).ok()) << #expr << " -> " << StatusOf(_r).ToString(); \
-  } while (0)
-
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
 
 Segment MakeSegment(const std::string& name, uint64_t size) {
   return Segment{"", name, 0, size, name + ".node:7000"};
