@@ -96,9 +96,12 @@ void NodeVerification::RegisterMetrics(metrics::Registry* registry) {
       [](const S& s) { return s.full_syncs; });
   add("tandem_verify_errors_total", "Verification passes that could not complete",
       MetricType::kCounter, [](const S& s) { return s.errors; });
+  add("tandem_verify_behind_total",
+      "Passes skipped: too far behind a busy primary to compare, but catching up",
+      MetricType::kCounter, [](const S& s) { return s.behind; });
   add("tandem_verify_last_run_timestamp_ms", "Wall clock of the last pass's end (0: never)",
       MetricType::kGauge, [](const S& s) { return s.last_run_ms; });
-  add("tandem_verify_last_result", "Last pass: 0 ok, 1 repaired, 2 full_sync, 3 error",
+  add("tandem_verify_last_result", "Last pass: 0 ok, 1 repaired, 2 full_sync, 3 behind, 4 error",
       MetricType::kGauge, [](const S& s) { return static_cast<int>(s.last.status); });
   registry->AddCallback(
       "tandem_verify_digest_checks_total", "DIGEST entries applied", MetricType::kCounter,
@@ -125,6 +128,7 @@ std::string NodeVerification::StatusJson() const {
       {"repairs", s.repairs},
       {"full_syncs", s.full_syncs},
       {"errors", s.errors},
+      {"behind", s.behind},
       {"last_run_ms", s.last_run_ms},
       {"last_result", s.last_run_ms == 0 ? "never" : verification::PassStatusName(s.last.status)},
       {"last_message", s.last.message},

@@ -61,6 +61,7 @@ Status AnswerVerify(const tandem::v1::VerifyRequest& request, const meta::MetaSt
   if (last - seq > limits.seq_diff_threshold) {
     NeedFullSync(out, "standby is " + std::to_string(last - seq) + " entries behind (threshold " +
                           std::to_string(limits.seq_diff_threshold) + ")");
+    out->set_behind(true);
     return Status::Ok();
   }
   TouchedKeys touched;

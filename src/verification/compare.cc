@@ -125,6 +125,8 @@ const char* PassStatusName(PassStatus status) {
       return "repaired";
     case PassStatus::kFullSync:
       return "full_sync";
+    case PassStatus::kBehind:
+      return "behind";
     case PassStatus::kError:
       return "error";
   }

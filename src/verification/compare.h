@@ -70,7 +70,9 @@ class ShardSelector {
 };
 
 // The outcome of one verification pass.
-enum class PassStatus { kOk, kRepaired, kFullSync, kError };
+// kBehind: the standby kept catching up but stayed more than the threshold behind a busy primary;
+// nothing was compared and nothing is wrong (its replication lag metric shows it).
+enum class PassStatus { kOk, kRepaired, kFullSync, kBehind, kError };
 const char* PassStatusName(PassStatus status);  // "ok", "repaired", "full_sync", "error"
 
 }  // namespace tandem::verification

@@ -121,9 +121,25 @@ PassResult StandbyVerifier::RunPass(bool all_shards) {
   stats_.repairs += result.repairs;
   if (result.status == PassStatus::kFullSync) ++stats_.full_syncs;
   if (result.status == PassStatus::kError) ++stats_.errors;
+  if (result.status == PassStatus::kBehind) ++stats_.behind;
   stats_.last_run_ms = wall_clock_ms_ ? wall_clock_ms_() : 0;
   stats_.last = result;
   return result;
+}
+
+bool StandbyVerifier::WaitForApplied(uint64_t seq) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.catch_up_timeout_ms);
+  while (store_->applied_seq() < seq) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return stopping_; })) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 std::vector<StandbyVerifier::Work> StandbyVerifier::Exchange(std::vector<Work> batch,
@@ -169,9 +185,22 @@ std::vector<StandbyVerifier::Work> StandbyVerifier::Exchange(std::vector<Work> b
       *stop = true;
       return {};
     }
-    if (!response.need_full_sync() || attempt > 0) break;
-    // Once more after a moment: a standby briefly behind the primary is not diverged.
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (!response.need_full_sync() || !response.behind()) break;
+    // Too far behind to compare. A standby that reaches the seq the primary had when it
+    // answered is keeping up (a busy primary, not a divergence): retry a few times, then skip
+    // the pass. Only one that cannot get there is stuck and gets the full sync.
+    if (!WaitForApplied(response.primary_seq())) {
+      response.set_reason(response.reason() + "; did not reach the primary's seq " +
+                          std::to_string(response.primary_seq()) + " within " +
+                          std::to_string(options_.catch_up_timeout_ms) + " ms");
+      break;
+    }
+    if (attempt + 1 >= static_cast<int>(std::max<uint32_t>(1, options_.catch_up_attempts))) {
+      result->status = PassStatus::kBehind;
+      result->message = response.reason() + "; keeps catching up, so nothing is compared";
+      *stop = true;
+      return {};
+    }
   }
   result->keys_checked += response.keys_checked();
   result->keys_skipped += response.keys_skipped();

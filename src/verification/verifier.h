@@ -7,9 +7,12 @@
 // RPC it reads its applied seq *before* sampling, sends (key, checksum) pairs to the primary's
 // Verify and applies what comes back: MISMATCH / MISSING_ON_STANDBY upsert the primary's record,
 // MISSING_ON_PRIMARY deletes, each a compare-and-set against the sampled checksum and logged
-// with both checksums. NEED_FULL_SYNC (retried once first: a lag spike is not a divergence),
-// more than max_repairs differences in a pass, a repair that does not fit, or a DIGEST mismatch
-// of the segment set ask the follower for a full sync.
+// with both checksums. NEED_FULL_SYNC, more than max_repairs differences in a pass, a repair
+// that does not fit, or a DIGEST mismatch of the segment set ask the follower for a full sync.
+// Except when the answer only says "too far behind": if the standby then reaches the primary's
+// seq of that answer within catch_up_timeout_ms it is keeping up, so it retries (up to
+// catch_up_attempts) and then ends the pass as kBehind; a full sync would only put it further
+// behind. Only a standby that does not get there is given the full sync.
 //
 // RunPass(all_shards=true) checks every key of every shard (tandemctl verify). One pass at a
 // time. Thread-safe. grpc stays out of this header.
@@ -43,6 +46,8 @@ struct VerifierOptions {
   uint32_t max_repairs = 10;         // --verify-max-repairs
   uint32_t shards_per_rpc = 64;
   uint32_t rpc_timeout_ms = 5000;
+  uint32_t catch_up_timeout_ms = 2000;  // to reach the seq of a "too far behind" answer
+  uint32_t catch_up_attempts = 3;
 };
 
 struct PassResult {
@@ -64,6 +69,7 @@ struct VerifierStats {
   uint64_t repairs = 0;
   uint64_t full_syncs = 0;   // forced by verification
   uint64_t errors = 0;       // passes that could not complete (primary unreachable, ...)
+  uint64_t behind = 0;       // passes skipped: too far behind a busy primary, but catching up
   uint64_t last_run_ms = 0;  // wall clock of the last pass's end; 0: never
   PassResult last;
 };
@@ -95,6 +101,8 @@ class StandbyVerifier {
   // One Verify RPC over `batch`; advances each item's `after` and returns the items not done.
   std::vector<Work> Exchange(std::vector<Work> batch, PassResult* result, bool* stop);
   std::shared_ptr<grpc::Channel> Channel();
+  // Polls the store until it applied `seq`; false on timeout or Stop().
+  bool WaitForApplied(uint64_t seq);
 
   const VerifierOptions options_;
   meta::MetaStore* const store_;
