@@ -214,6 +214,8 @@ StatusOr<std::string> Client::Handover(std::string_view target_node_id, uint32_t
 
 Status Client::StartupStatus() const { return impl_->startup; }
 
+Client::ServedBy Client::LastServedBy() { return client_internal::ThreadServedBy(); }
+
 ClientStats Client::Stats() const {
   ClientStats stats;
   stats.retries = impl_->retries.load(std::memory_order_relaxed);

@@ -207,6 +207,15 @@ class Client {
   Status StartupStatus() const;
   ClientStats Stats() const;
 
+  // The node and leadership epoch that answered the calling thread's last successful call
+  // (node_id empty: none, the call failed, or the server predates the field). Per thread, so a
+  // caller reads it right after its own call; fault-injection checks attribute acks with it.
+  struct ServedBy {
+    std::string node_id;
+    uint64_t epoch = 0;
+  };
+  static ServedBy LastServedBy();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

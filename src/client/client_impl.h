@@ -106,6 +106,7 @@ struct Client::Impl {
   template <typename Fn>
   std::invoke_result_t<Fn, Conn&> Call(Fn&& attempt) {
     using Result = std::invoke_result_t<Fn, Conn&>;
+    client_internal::ResetServedBy();
     if (!startup.ok()) return Result(startup);
     const auto start = std::chrono::steady_clock::now();
     uint32_t backoffs = 0;

@@ -40,9 +40,27 @@ std::string_view GrpcCodeName(grpc::StatusCode code) {
 
 }  // namespace
 
+Client::ServedBy& ThreadServedBy() {
+  thread_local Client::ServedBy served;
+  return served;
+}
+
+void ResetServedBy() {
+  Client::ServedBy& served = ThreadServedBy();
+  served.node_id.clear();
+  served.epoch = 0;
+}
+
 Status FromProto(const v1::Status& status) {
   int code = status.code();
-  if (code == v1::OK) return Status::Ok();
+  if (code == v1::OK) {
+    if (!status.served_by().empty()) {
+      Client::ServedBy& served = ThreadServedBy();
+      served.node_id = status.served_by();
+      served.epoch = status.served_epoch();
+    }
+    return Status::Ok();
+  }
   if (code < 0 || code >= kErrorCodeCount) {
     return Status(ErrorCode::kInternal,
                   "unknown error code " + std::to_string(code) + ": " + status.message());

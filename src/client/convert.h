@@ -15,8 +15,12 @@ class Status;
 
 namespace tandem::client_internal {
 
-// A domain status from a response. Codes this library does not know map to kInternal.
+// A domain status from a response. Codes this library does not know map to kInternal. An OK
+// status naming the node that served it is recorded for Client::LastServedBy.
 Status FromProto(const v1::Status& status);
+// Forgets the calling thread's last served-by (at the start of every client call).
+void ResetServedBy();
+Client::ServedBy& ThreadServedBy();
 // Any non-OK gRPC status is a transport failure: kUnavailable, "<message> (gRPC <CODE>)".
 Status FromGrpc(const grpc::Status& status);
 

@@ -34,6 +34,10 @@ void ToProto(const Status& status, v1::Status* out) {
   out->set_code(static_cast<v1::ErrorCode>(status.code()));
   out->set_message(status.message());
   if (!status.leader_address().empty()) out->set_leader_address(status.leader_address());
+  if (!status.ok()) {  // a write that failed after being admitted must not look served
+    out->clear_served_epoch();
+    out->clear_served_by();
+  }
 }
 
 Status FromProto(const v1::Status& status) {

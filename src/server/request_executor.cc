@@ -33,6 +33,8 @@ Completion RequestExecutor::Report(Rpc rpc, Access access, const Status& status,
     metrics_->CountError(rpc, status.code());
     return Completion::kNow;
   }
+  out->set_served_epoch(sequencer_->epoch());
+  if (reporter_ != nullptr) out->set_served_by(reporter_->node_id());
   return access == Access::kWrite ? Completion::kAfterCommit : Completion::kNow;
 }
 

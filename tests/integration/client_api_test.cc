@@ -97,6 +97,29 @@ TEST_F(ClientApiTest, PutLifecycleFromProcessingToReadable) {
   EXPECT_FALSE(c->ExistKey("other").value());
 }
 
+// Every OK answer names the node and epoch that served it (unary and stream); failures don't.
+TEST_F(ClientApiTest, SuccessfulCallsSayWhichNodeServedThem) {
+  const std::string node_id = MasterState().node_id;
+  ASSERT_FALSE(node_id.empty());
+  for (bool streams : {false, true}) {
+    SCOPED_TRACE(streams ? "stream" : "unary");
+    auto c = NewClient("served-" + std::to_string(streams), streams);
+    ASSERT_OK(c->MountSegment(MakeSegment("served-seg-" + std::to_string(streams), kMiB)));
+    const std::string key = "served-obj-" + std::to_string(streams);
+    ASSERT_OK(c->PutStart(key, 1024));
+    ASSERT_OK(c->PutEnd(key));
+    Client::ServedBy served = Client::LastServedBy();
+    EXPECT_EQ(served.node_id, node_id);
+    EXPECT_GE(served.epoch, 1u);
+    EXPECT_CODE(c->PutEnd("no-such-key"), ErrorCode::kObjectNotFound);
+    EXPECT_TRUE(Client::LastServedBy().node_id.empty());
+    ASSERT_TRUE(c->ExistKey(key).value());
+    EXPECT_EQ(Client::LastServedBy().node_id, node_id);
+  }
+  // Per thread: another thread's calls do not show here, nor ours there.
+  std::thread([] { EXPECT_TRUE(Client::LastServedBy().node_id.empty()); }).join();
+}
+
 TEST_F(ClientApiTest, PutStartRefusesBadInputWithoutChangingState) {
   auto c = NewClient("writer");
   ASSERT_OK(c->MountSegment(MakeSegment("s1", kMiB)));
