@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "coord/etcd_client.h"
+#include "tcp_proxy.h"
 
 namespace tandem::coord::testing {
 
@@ -83,32 +84,8 @@ class EtcdCluster {
 // A client with short timeouts (500 ms calls, 500 ms connects), no probe.
 std::unique_ptr<EtcdClient> Connect(const std::vector<std::string>& endpoints);
 
-// Forwards 127.0.0.1:<port()> to 127.0.0.1:<target_port>. Freeze() stops moving bytes while
-// keeping the connections open (a partition: the peer sees silence, not a reset).
-class TcpProxy {
- public:
-  explicit TcpProxy(int target_port);
-  ~TcpProxy();
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
-  void Freeze(bool frozen) { frozen_.store(frozen); }
-  // Closes every connection; with refuse, new ones are closed at once until Refuse(false).
-  void DropAll(bool refuse);
-  void Refuse(bool refuse) { refuse_.store(refuse); }
-
- private:
-  void Loop();
-  void CloseAll();
-
-  int target_port_;
-  int port_ = 0;
-  int listen_fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> frozen_{false};
-  std::atomic<bool> refuse_{false};
-  std::atomic<bool> drop_{false};
-  std::vector<std::pair<int, int>> pairs_;  // loop thread only
-  std::thread thread_;
-};
+// The proxy lives in tests/common (the chaos harness uses it too).
+using TcpProxy = tandem::testing::TcpProxy;
 
 // Listens on a free 127.0.0.1 port and never accepts: connects succeed (kernel backlog), then
 // silence, like a hung or partitioned server.
