@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,18 +36,26 @@ class EtcdTandemCluster {
     for (int i = 0; i < nodes; ++i) node_ids_.push_back("n" + std::to_string(i + 1));
   }
 
+  // Before Start: node i reaches etcd at endpoints(i) instead of etcd().Endpoints() (the chaos
+  // harness puts proxies there).
+  void SetNodeEtcdEndpoints(std::function<std::string(size_t)> endpoints) {
+    node_etcd_endpoints_ = std::move(endpoints);
+  }
+
   bool Start(std::string* error) {
     if (!etcd_.Start(error)) return false;
-    for (const std::string& id : node_ids_) {
-      nodes_.push_back(std::make_unique<ReplNode>(TANDEM_MASTER_BIN, work_dir_, id, NodeArgs()));
+    for (size_t i = 0; i < node_ids_.size(); ++i) {
+      nodes_.push_back(
+          std::make_unique<ReplNode>(TANDEM_MASTER_BIN, work_dir_, node_ids_[i], NodeArgs(i)));
       if (!nodes_.back()->Start(error)) return false;
     }
     return true;
   }
 
-  std::vector<std::string> NodeArgs() const {
-    std::vector<std::string> args = {"--cluster-id", cluster_id_, "--etcd-endpoints",
-                                     etcd_.Endpoints()};
+  std::vector<std::string> NodeArgs(size_t i) const {
+    std::vector<std::string> args = {
+        "--cluster-id", cluster_id_, "--etcd-endpoints",
+        node_etcd_endpoints_ ? node_etcd_endpoints_(i) : etcd_.Endpoints()};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     return args;
   }
@@ -141,6 +150,7 @@ class EtcdTandemCluster {
   EtcdCluster etcd_;
   std::vector<std::string> extra_args_;
   std::vector<std::string> node_ids_;
+  std::function<std::string(size_t)> node_etcd_endpoints_;
   std::vector<std::unique_ptr<ReplNode>> nodes_;
 };
 

@@ -1,6 +1,6 @@
 // Helpers for replication integration tests: tandem-master nodes with explicit roles whose ports
 // are chosen once and kept across restarts (a restarted standby comes back at the same address),
-// each start on a FRESH data dir (nothing is persisted yet, so a restart is an empty node anyway).
+// each start on a fresh data dir unless Start(error, keep_data=true) restarts on the previous one.
 //
 // - ReplNode: Start (bounded wait for /healthz + the gRPC port), Kill9, Stop, /status as JSON,
 //   GetStatus over gRPC. Stopped by PID only (Process).
@@ -148,6 +148,7 @@ class ReplNode {
   }
 
   const std::string& node_id() const { return node_id_; }
+  const std::string& data_dir() const { return data_dir_; }  // empty before the first Start
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   std::string http_address() const { return "127.0.0.1:" + std::to_string(http_port_); }
   int grpc_port() const { return grpc_port_; }
