@@ -223,9 +223,11 @@ class MetaStore {
   };
   // Verification order inside a shard: xxh64 of the key, then the key.
   static bool VerifyOrderLess(std::string_view a, std::string_view b);
-  // The shard's keys after `after_key` (in verification order; empty: from the start), at most
-  // `limit`, under the shard's lock.
-  std::vector<KeyChecksum> ShardKeys(int shard, std::string_view after_key, size_t limit) const;
+  // The shard's keys after `after_key` (in verification order; empty: from the start) and, with
+  // `up_to_key`, not after it; at most `limit`; under the shard's lock. Only the keys in range
+  // are copied and sorted (the primary answers one standby page at a time).
+  std::vector<KeyChecksum> ShardKeys(int shard, std::string_view after_key, size_t limit,
+                                     std::optional<std::string_view> up_to_key = {}) const;
   // The checksum of one key, nullopt when absent.
   std::optional<uint64_t> KeyChecksumOf(std::string_view key) const;
   // The key's replicated record (what a repair installs) and its checksum, nullopt when absent.

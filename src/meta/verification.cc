@@ -48,8 +48,9 @@ bool MetaStore::VerifyOrderLess(std::string_view a, std::string_view b) {
   return ha != hb ? ha < hb : a < b;
 }
 
-std::vector<MetaStore::KeyChecksum> MetaStore::ShardKeys(int shard, std::string_view after_key,
-                                                         size_t limit) const {
+std::vector<MetaStore::KeyChecksum> MetaStore::ShardKeys(
+    int shard, std::string_view after_key, size_t limit,
+    std::optional<std::string_view> up_to_key) const {
   std::vector<KeyChecksum> out;
   if (shard < 0 || shard >= kShardCount || limit == 0) return out;
   std::vector<std::pair<uint64_t, const ObjectNode*>> nodes;
@@ -57,9 +58,13 @@ std::vector<MetaStore::KeyChecksum> MetaStore::ShardKeys(int shard, std::string_
   std::lock_guard<std::mutex> lock(s.mu);
   nodes.reserve(s.state.objects.size());
   const uint64_t after_hash = KeyHash(after_key);
+  const uint64_t up_to_hash = up_to_key ? KeyHash(*up_to_key) : 0;
   for (const NodePtr& node : s.state.objects) {
     uint64_t h = KeyHash(node->key());
     if (!after_key.empty() && (h < after_hash || (h == after_hash && node->key() <= after_key))) {
+      continue;
+    }
+    if (up_to_key && (h > up_to_hash || (h == up_to_hash && node->key() > *up_to_key))) {
       continue;
     }
     nodes.emplace_back(h, node.get());

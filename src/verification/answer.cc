@@ -1,6 +1,8 @@
 #include "verification/answer.h"
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "verification/compare.h"
@@ -43,11 +45,22 @@ Status AnswerVerify(const tandem::v1::VerifyRequest& request, const meta::MetaSt
                     "too many keys for shard " + std::to_string(shard.shard()));
     }
   }
-  // 1. Our keys (each shard under its lock).
+  // 1. Our keys in the standby's page range (each shard under its lock): after its cursor and,
+  // unless it reached the shard's end, up to its greatest key. (The request is not trusted to be
+  // sorted, so the greatest is computed.)
   std::vector<std::vector<KeyChecksum>> primary(request.shards_size());
   for (int i = 0; i < request.shards_size(); ++i) {
     const tandem::v1::VerifyShard& shard = request.shards(i);
-    primary[i] = store.ShardKeys(static_cast<int>(shard.shard()), shard.after_key(), SIZE_MAX);
+    std::optional<std::string_view> up_to;
+    if (!shard.complete() && shard.keys_size() > 0) {
+      std::string_view greatest = shard.keys(0).key();
+      for (const tandem::v1::VerifyKey& k : shard.keys()) {
+        if (meta::MetaStore::VerifyOrderLess(greatest, k.key())) greatest = k.key();
+      }
+      up_to = greatest;
+    }
+    primary[i] =
+        store.ShardKeys(static_cast<int>(shard.shard()), shard.after_key(), SIZE_MAX, up_to);
   }
   // 2. The log after the standby's seq: what it may not have yet.
   const uint64_t seq = request.applied_seq();

@@ -175,6 +175,14 @@ TEST(MetaStoreVerification, ShardKeysOrderAfterAndLimit) {
   auto next = l.store.ShardKeys(5, first.back().key, 10);
   EXPECT_EQ(next, std::vector<KeyChecksum>(all.begin() + 10, all.begin() + 20));
   EXPECT_TRUE(l.store.ShardKeys(6, "", 10).empty());
+  // A bounded range (the primary answering one standby page): (after, up_to], inclusive end.
+  auto range = l.store.ShardKeys(5, all[4].key, SIZE_MAX, all[14].key);
+  EXPECT_EQ(range, std::vector<KeyChecksum>(all.begin() + 5, all.begin() + 15));
+  auto from_start = l.store.ShardKeys(5, "", SIZE_MAX, all[2].key);
+  EXPECT_EQ(from_start, std::vector<KeyChecksum>(all.begin(), all.begin() + 3));
+  EXPECT_TRUE(l.store.ShardKeys(5, all[14].key, SIZE_MAX, all[14].key).empty());
+  EXPECT_EQ(l.store.ShardKeys(5, all[9].key, 2, all[20].key),
+            std::vector<KeyChecksum>(all.begin() + 10, all.begin() + 12));
 }
 
 TEST(MetaStoreVerification, RepairsAreCompareAndSetAndKeepSpaceConsistent) {
