@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "replication/primary_impl.h"
 #include "verification/answer.h"
 
@@ -45,6 +47,10 @@ void ReplicationPrimary::SetAckListener(
 }
 
 std::vector<StandbyStatus> ReplicationPrimary::Standbys() const { return impl_->Standbys(); }
+
+uint64_t ReplicationPrimary::MinNeededSeq() const { return impl_->MinNeededSeq(); }
+
+void ReplicationPrimary::SetImageSource(ImageSource* source) { impl_->SetImageSource(source); }
 
 void ReplicationPrimary::Shutdown() { impl_->Shutdown(); }
 
@@ -206,6 +212,8 @@ std::string PrimaryService::Admit(PrimaryStream* stream, const tandem::v1::SyncH
   status.last_sync_reason = plan->reason;
   // An incremental standby holds everything up to its last_seq: that counts as an ack.
   status.acked_seq = plan->full_sync ? 0 : hello.last_seq();
+  // A full sync needs everything until its image is chosen (NoteImage narrows it).
+  record.needed_floor = plan->full_sync ? 1 : 0;
   if (plan->full_sync) ++status.full_syncs;
   auto listener = ack_listener_;
   lock.unlock();
@@ -218,6 +226,27 @@ void PrimaryService::SetStreaming(uint64_t stream_id) {
   for (auto& [id, record] : standbys_) {
     if (record.stream_id == stream_id) record.status.state = StandbyState::kStreaming;
   }
+}
+
+void PrimaryService::NoteImage(uint64_t stream_id, uint64_t image_seq, bool from_snapshot,
+                               const std::string& source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, record] : standbys_) {
+    if (record.stream_id != stream_id) continue;
+    record.needed_floor = image_seq + 1;
+    record.status.last_image = source;
+    if (from_snapshot) ++record.status.full_syncs_from_snapshot;
+  }
+}
+
+uint64_t PrimaryService::MinNeededSeq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t needed = UINT64_MAX;
+  for (const auto& [id, record] : standbys_) {
+    if (record.stream_id == 0) continue;  // disconnected: it may never come back
+    needed = std::min(needed, std::max(record.status.acked_seq + 1, record.needed_floor));
+  }
+  return needed;
 }
 
 void PrimaryService::OnAck(const std::string& standby_id, uint64_t stream_id, uint64_t acked_seq) {

@@ -4,9 +4,11 @@
 // (cluster id, not itself, this node currently serving as primary), then decides:
 // - INCREMENTAL when the standby's (last_epoch, last_seq) is a prefix of our history and the log
 //   after last_seq is still in the LogBuffer window;
-// - FULL_SYNC otherwise (new standby, out of the window, diverged): an image captured from the
-//   MetaStore is streamed in chunks, then the log after the image's seq. A LogBuffer hold keeps
-//   that tail while the image is in flight.
+// - FULL_SYNC otherwise (new standby, out of the window, diverged): an image is streamed in
+//   chunks, then the log after the image's seq. A LogBuffer hold keeps that tail while the image
+//   is in flight. The image is the newest stored one (a snapshot, from the ImageSource set with
+//   SetImageSource) whose following log is still all in the window and which is of our history;
+//   otherwise (none, too old, damaged) a live one captured from the MetaStore.
 // Either way the stream then carries batches of the log; the standby acknowledges what it applied
 // on the same stream. Each stream has one sender thread that sleeps until NotifyAppended (or a
 // timer) wakes it, and keeps at most one write in flight.
@@ -18,6 +20,10 @@
 // load a standby gets one message per batch_size entries or per batch_timeout_ms, not one per
 // write. An idle stream sends an empty batch every heartbeat_ms so the standby can measure lag
 // and notice a dead primary.
+//
+// OpLog truncation (issue 5): MinNeededSeq() is the lowest seq a connected standby still needs
+// (its acked seq + 1; during a full sync, what its image is followed by); the node truncates its
+// LogBuffer after a snapshot no further than that.
 //
 // Wiring (see also the methods): register service() with the grpc::ServerBuilder, hook
 // NotifyAppended to Sequencer::SetAppendListener, SetAckListener to AckWaiter::OnAck, call
@@ -38,6 +44,7 @@
 #include "oplog/log_buffer.h"
 #include "replication/clock.h"
 #include "replication/epoch_history.h"
+#include "replication/image_source.h"
 #include "tandem/v1/oplog.pb.h"
 
 namespace grpc {
@@ -72,7 +79,9 @@ struct StandbyStatus {
   uint64_t last_ack_ms = 0;         // wall clock; 0 before the first ack
   uint64_t connected_since_ms = 0;  // wall clock of the current (or last) connection
   uint64_t full_syncs = 0;          // full syncs started for this standby
-  std::string last_sync_reason;     // why the last connection was INCREMENTAL or FULL_SYNC
+  uint64_t full_syncs_from_snapshot = 0;  // those of them that streamed a stored image
+  std::string last_sync_reason;           // why the last connection was INCREMENTAL or FULL_SYNC
+  std::string last_image;  // the last full sync's image: "snapshot <id> at seq S" / "live ..."
 };
 
 class ReplicationPrimary {
@@ -103,6 +112,15 @@ class ReplicationPrimary {
 
   // Every standby seen since start, connected or not.
   std::vector<StandbyStatus> Standbys() const;
+  // The lowest seq a connected standby (streaming or in a full sync) still needs from the log:
+  // acked seq + 1, or during a full sync 1 until its image is chosen and the image's seq + 1
+  // after. UINT64_MAX when no standby is connected. Holds of full syncs in flight are the
+  // LogBuffer's own business (LogBuffer::TruncateBefore honours them).
+  uint64_t MinNeededSeq() const;
+
+  // Stored images to full-sync standbys from (borrowed, must outlive the primary; nullptr:
+  // always a live image). Set before serving.
+  void SetImageSource(ImageSource* source);
 
   // Ends every stream and waits (bounded) for them to close. Further hellos are refused.
   void Shutdown();

@@ -42,6 +42,8 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
   void WakeAll(bool flush);
   void SetAckListener(std::function<void(const std::string&, uint64_t)> fn);
   std::vector<StandbyStatus> Standbys() const;
+  uint64_t MinNeededSeq() const;
+  void SetImageSource(ImageSource* source) { image_source_.store(source); }
   void Shutdown();
   void SetEntryFault(std::function<void(tandem::v1::OpLogEntry&)> fault);
 
@@ -49,6 +51,8 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
   const PrimaryOptions& options() const { return options_; }
   oplog::LogBuffer* log() const { return log_; }
   meta::MetaStore* store() const { return store_; }
+  const EpochHistory& history() const { return *history_; }
+  ImageSource* image_source() const { return image_source_.load(); }
   uint64_t Now() const { return clock_(); }
   bool shutting_down() const;
   uint64_t OurLastSeq() const;
@@ -60,6 +64,10 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
   std::string Admit(PrimaryStream* stream, const tandem::v1::SyncHello& hello, SyncPlan* plan,
                     tandem::v1::SyncAccepted* accepted);
   void SetStreaming(uint64_t stream_id);
+  // The full sync of stream `stream_id` streams an image at `image_seq` (`source` for the
+  // status): the standby needs the log from image_seq + 1 on.
+  void NoteImage(uint64_t stream_id, uint64_t image_seq, bool from_snapshot,
+                 const std::string& source);
   void OnAck(const std::string& standby_id, uint64_t stream_id, uint64_t acked_seq);
   void Detach(const std::string& standby_id, uint64_t stream_id);
   // OnDone: the stream is finished with grpc; it is joined and deleted by the next Reap.
@@ -70,6 +78,9 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
   struct Record {
     StandbyStatus status;
     uint64_t stream_id = 0;  // current connection, 0 when disconnected
+    // With acked_seq: MinNeededSeq. 1 while a full sync has not chosen its image yet, then the
+    // image's seq + 1; 0 for an incremental connection (its acked seq says it all).
+    uint64_t needed_floor = 0;
   };
 
   void Reap();
@@ -93,6 +104,7 @@ class PrimaryService final : public tandem::v1::Replication::CallbackService {
   std::function<void(const std::string&, uint64_t)> ack_listener_;
   std::shared_ptr<const std::function<void(tandem::v1::OpLogEntry&)>> entry_fault_;
   std::atomic<uint64_t> wake_seq_{UINT64_MAX};  // lowest seq a sleeping sender waits for
+  std::atomic<ImageSource*> image_source_{nullptr};
 };
 
 // One standby's Sync stream. grpc calls the On* reactions; the sender thread (Run) does the
@@ -124,8 +136,13 @@ class PrimaryStream final
   grpc::Status Serve();
   bool WaitHello(tandem::v1::SyncHello* hello);
   // Streams the image; sets *after_seq to its seq and *hold to the LogBuffer hold keeping the
-  // log after it.
+  // log after it. A stored image when one fits (OpenStoredImage), else a live one.
   grpc::Status SendImage(uint64_t* after_seq, uint64_t* hold);
+  // The newest stored image the log in the window continues without a gap, with *hold keeping
+  // that log (taken before the window is checked); nullptr (and no hold) when there is none.
+  std::unique_ptr<StoredImage> OpenStoredImage(uint64_t* hold);
+  grpc::Status SendStoredImage(StoredImage& image, uint64_t* after_seq);
+  grpc::Status SendLiveImage(uint64_t* after_seq, uint64_t* hold);
   grpc::Status StreamLog(uint64_t after_seq, uint64_t hold);
   Next WaitForWork(uint64_t after_seq, uint64_t last_data_ms, uint64_t last_send_ms);
   // Waits until the previous write completed, then starts this one. False when the stream is

@@ -107,7 +107,12 @@ grpc::Status PrimaryStream::Serve() {
   }
   SyncPlan plan;
   SyncResponse accepted;
+  // Keep the log after the standby's position from planning until it is registered: from then
+  // on MinNeededSeq spares it, but a truncation in between could cut what the plan counted on.
+  oplog::LogBuffer* log = primary_->log();
+  const uint64_t admission_hold = log->Hold(hello.last_seq() + 1);
   std::string refusal = primary_->Admit(this, hello, &plan, accepted.mutable_accepted());
+  log->Release(admission_hold);
   if (!refusal.empty()) {
     spdlog::warn("replication: refused standby {} ({}): {}", hello.standby_id(), peer_, refusal);
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, refusal);
@@ -149,6 +154,86 @@ bool PrimaryStream::WaitHello(tandem::v1::SyncHello* hello) {
 }
 
 grpc::Status PrimaryStream::SendImage(uint64_t* after_seq, uint64_t* hold) {
+  std::unique_ptr<StoredImage> stored = OpenStoredImage(hold);
+  if (stored != nullptr) return SendStoredImage(*stored, after_seq);
+  return SendLiveImage(after_seq, hold);
+}
+
+std::unique_ptr<StoredImage> PrimaryStream::OpenStoredImage(uint64_t* hold) {
+  ImageSource* source = primary_->image_source();
+  if (source == nullptr) return nullptr;
+  oplog::LogBuffer* log = primary_->log();
+  // Only an image the window continues can serve: at least first_seq - 1 (or our last seq when
+  // the window is empty). Opening checks every block of the candidate, which takes a while for
+  // a large state, so the window is checked again under the hold below.
+  const uint64_t our_last = primary_->OurLastSeq();
+  const uint64_t first = log->first_seq();
+  const uint64_t min_seq = first == 0 ? our_last : first - 1;
+  if (min_seq == 0 && our_last == 0) return nullptr;  // nothing written yet: nothing stored
+  std::unique_ptr<StoredImage> image = source->OpenNewest(std::max<uint64_t>(min_seq, 1), our_last);
+  if (image == nullptr) {
+    spdlog::info(
+        "replication: full sync of standby {}: no usable snapshot in seq range [{}, {}] "
+        "(the oplog window starts at {}); capturing a live image",
+        standby_id_, std::max<uint64_t>(min_seq, 1), our_last, first);
+    return nullptr;
+  }
+  const tandem::v1::StateHeader& header = image->header();
+  // Hold first, then check: entries evicted before the hold existed would show in first_seq.
+  *hold = log->Hold(header.applied_seq() + 1);
+  const std::string why_not =
+      StoredImageJoinsLog(header.applied_epoch(), header.applied_seq(), primary_->OurLastSeq(),
+                          log->first_seq(), log->last_seq(), primary_->history());
+  if (!why_not.empty()) {
+    spdlog::info(
+        "replication: full sync of standby {}: snapshot {} cannot be used ({}); capturing a live "
+        "image",
+        standby_id_, image->id(), why_not);
+    log->Release(*hold);
+    *hold = 0;
+    return nullptr;
+  }
+  return image;
+}
+
+grpc::Status PrimaryStream::SendStoredImage(StoredImage& image, uint64_t* after_seq) {
+  const uint64_t started = SteadyMs();
+  const tandem::v1::StateHeader& header = image.header();
+  spdlog::info(
+      "replication: full sync of standby {} from snapshot {} at (epoch {}, seq {}), {} objects",
+      standby_id_, image.id(), header.applied_epoch(), header.applied_seq(), header.object_count());
+  primary_->NoteImage(id_, header.applied_seq(), /*from_snapshot=*/true,
+                      "snapshot " + image.id() + " at seq " + std::to_string(header.applied_seq()));
+  SyncResponse msg;
+  *msg.mutable_image_header() = header;
+  if (!Write(std::move(msg))) return StopStatus();
+  bool ok = true;
+  tandem::Status read = image.ForEachChunk([&](const tandem::v1::ObjectChunk& chunk) {
+    SyncResponse part;
+    *part.mutable_image_chunk() = chunk;
+    ok = Write(std::move(part));
+    return ok;
+  });
+  if (!ok) return StopStatus();
+  if (!read.ok()) {
+    // Checked whole when opened, so the file changed underneath. The standby drops the partial
+    // image when the stream ends and asks again; the next open skips the damaged file.
+    std::string why = "snapshot " + image.id() + " turned out damaged while streaming it to " +
+                      standby_id_ + ": " + read.message() + "; ending the stream";
+    spdlog::error("replication: {}", why);
+    return grpc::Status(grpc::StatusCode::ABORTED, why);
+  }
+  SyncResponse end;
+  end.mutable_image_end()->set_object_count(header.object_count());
+  if (!Write(std::move(end))) return StopStatus();
+  spdlog::info(
+      "replication: snapshot {} for standby {} sent in {} ms; streaming the log after seq {}",
+      image.id(), standby_id_, SteadyMs() - started, header.applied_seq());
+  *after_seq = header.applied_seq();
+  return grpc::Status::OK;
+}
+
+grpc::Status PrimaryStream::SendLiveImage(uint64_t* after_seq, uint64_t* hold) {
   // Hold before capturing: the image's seq is at least the log's last seq now (the capture
   // takes every shard lock, so whatever was sequenced before is applied), so the hold keeps
   // everything after the image.
@@ -157,8 +242,11 @@ grpc::Status PrimaryStream::SendImage(uint64_t* after_seq, uint64_t* hold) {
   const uint64_t started = SteadyMs();
   std::unique_ptr<meta::StateImage> image = primary_->store()->CaptureImage();
   const tandem::v1::StateHeader& header = image->header();
-  spdlog::info("replication: full sync of standby {}: image at (epoch {}, seq {}), {} objects",
-               standby_id_, header.applied_epoch(), header.applied_seq(), header.object_count());
+  spdlog::info(
+      "replication: full sync of standby {} from a live image at (epoch {}, seq {}), {} objects",
+      standby_id_, header.applied_epoch(), header.applied_seq(), header.object_count());
+  primary_->NoteImage(id_, header.applied_seq(), /*from_snapshot=*/false,
+                      "live image at seq " + std::to_string(header.applied_seq()));
   SyncResponse msg;
   *msg.mutable_image_header() = header;
   if (!Write(std::move(msg))) return StopStatus();

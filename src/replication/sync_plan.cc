@@ -55,4 +55,28 @@ SyncPlan PlanSync(uint64_t last_epoch, uint64_t last_seq, uint64_t our_last_seq,
                     Window(window_first, window_last)};
 }
 
+std::string StoredImageJoinsLog(uint64_t image_epoch, uint64_t image_seq, uint64_t our_last_seq,
+                                uint64_t window_first, uint64_t window_last,
+                                const EpochHistory& history) {
+  const std::string at = "seq " + std::to_string(image_seq);
+  if (image_seq == 0) return "an image at seq 0 is the empty state";
+  if (image_seq > our_last_seq) {
+    return "it is at " + at + ", past our last seq " + std::to_string(our_last_seq);
+  }
+  if (!history.IsPrefix(image_epoch, image_seq, our_last_seq)) {
+    const uint64_t ours = history.EpochOf(image_seq);
+    if (ours == 0) return "our epoch history does not reach its " + at;
+    return "its " + at + " was written in epoch " + std::to_string(image_epoch) +
+           ", ours in epoch " + std::to_string(ours);
+  }
+  if (image_seq == our_last_seq) return "";  // nothing after it yet: the log continues from it
+  // The window must hold every entry from image_seq + 1 to our last seq.
+  if (window_first == 0 || window_first > image_seq + 1 || window_last < our_last_seq) {
+    return "the log after its " + at +
+           " is not all in the window: " + Window(window_first, window_last) +
+           ", our last seq is " + std::to_string(our_last_seq);
+  }
+  return "";
+}
+
 }  // namespace tandem::replication

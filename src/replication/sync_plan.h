@@ -27,4 +27,14 @@ struct SyncPlan {
 SyncPlan PlanSync(uint64_t last_epoch, uint64_t last_seq, uint64_t our_last_seq,
                   uint64_t window_first, uint64_t window_last, const EpochHistory& history);
 
+// Whether a stored image (a snapshot) at (image_epoch, image_seq) followed by the log window
+// [window_first, window_last] (window_first 0: empty) gives our state at our_last_seq without a
+// gap, so a full sync may stream it instead of a live image. Empty when it does; otherwise why
+// not, for the log: the image is past our last seq or not of our history (a deposed leader's,
+// or before what our epoch history knows), or the entries right after it left the window.
+// Call it while a LogBuffer hold keeps image_seq + 1, with the window read after taking it.
+std::string StoredImageJoinsLog(uint64_t image_epoch, uint64_t image_seq, uint64_t our_last_seq,
+                                uint64_t window_first, uint64_t window_last,
+                                const EpochHistory& history);
+
 }  // namespace tandem::replication

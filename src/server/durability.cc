@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -38,13 +39,21 @@ std::string SnapshotDirOf(const MasterConfig& config) {
                                      : config.snapshot_dir;
 }
 
+uint64_t SnapshotTruncationPoint(uint64_t snapshot_seq, uint64_t min_needed_seq,
+                                 uint64_t window_last) {
+  if (window_last == 0) return 0;
+  const uint64_t after_snapshot = snapshot_seq == UINT64_MAX ? UINT64_MAX : snapshot_seq + 1;
+  return std::min({after_snapshot, min_needed_seq, window_last});
+}
+
 Durability::Durability(const MasterConfig& config, Deps deps)
     : config_(config),
       deps_(std::move(deps)),
       fsync_(FsyncOf(config)),
       wal_dir_(WalDirOf(config)),
       snapshot_dir_(SnapshotDirOf(config)),
-      snapshots_(snapshot_dir_, static_cast<int>(config.snapshot_retention)) {}
+      snapshots_(snapshot_dir_, static_cast<int>(config.snapshot_retention)),
+      image_source_(&snapshots_, config.cluster_id) {}
 
 Durability::~Durability() { Stop(); }
 
@@ -83,11 +92,49 @@ Status Durability::Recover() {
   }
   spdlog::info("durability: recovering from {} (snapshots) and {} (WAL), cluster {}", snapshot_dir_,
                wal_dir_, config_.cluster_id);
+  // The replayed WAL tail also refills the OpLog window (the observer is not attached yet, so
+  // nothing is logged twice), so standbys within it resume incrementally after a restart. The
+  // buffer's bounds apply as to any append: a long tail keeps only its newest part.
+  oplog::LogBuffer* log = deps_.log;
+  uint64_t refilled = 0;
+  std::string refill_error;
+  const uint64_t previous_last = log->last_seq();
+  auto refill = [&](const tandem::v1::OpLogEntry& entry) {
+    if (!refill_error.empty()) return;
+    if (Status s = log->Append(entry); !s.ok()) {
+      refill_error = s.message();  // a gap cannot happen (replay stops at one); log it if it did
+      return;
+    }
+    ++refilled;
+  };
+  snapshot::ReplayedEntryFn on_replayed;
+  if (previous_last == 0) on_replayed = refill;
   StatusOr<snapshot::RecoveryReport> recovered = snapshot::RecoverState(
-      deps_.store, snapshots_, wal_dir_, config_.cluster_id, deps_.clock->NowMs());
+      deps_.store, snapshots_, wal_dir_, config_.cluster_id, deps_.clock->NowMs(), on_replayed);
   if (!recovered.ok())
     return Status(recovered.status().code(), "recovery failed: " + recovered.status().message());
   report_ = std::move(recovered).value();
+  if (previous_last != 0) {
+    spdlog::warn(
+        "durability: the oplog window was not empty at recovery (last seq {}); not refilled "
+        "from the WAL",
+        previous_last);
+  } else if (!refill_error.empty() ||
+             (log->last_seq() != 0 && log->last_seq() != report_.last_seq)) {
+    // The window must end where the state does, or the Sequencer's next append is refused.
+    spdlog::error(
+        "durability: refilling the oplog window from the WAL failed ({}); starting with an "
+        "empty window at seq {}",
+        refill_error.empty() ? "it ends at seq " + std::to_string(log->last_seq()) : refill_error,
+        report_.last_seq);
+    log->Clear();
+    refilled = 0;
+  } else {
+    spdlog::info(
+        "durability: oplog window refilled with {} of {} replayed WAL entries: [{}, {}] "
+        "(bounded by --oplog-buffer-entries/bytes)",
+        refilled, report_.wal_records_replayed, log->first_seq(), log->last_seq());
+  }
 
   oplog::WalOptions options;
   options.dir = wal_dir_;
@@ -109,6 +156,7 @@ Status Durability::Recover() {
     stats_.skipped_snapshots = report_.skipped.size();
     stats_.recovery_summary = report_.Summary();
     stats_.recovery_seconds = report_.seconds;
+    stats_.oplog_refilled_entries = refilled;
     if (!report_.snapshot_id.empty()) {
       stats_.last_snapshot_id = report_.snapshot_id;
       stats_.last_snapshot_seq = report_.snapshot_seq;
@@ -313,6 +361,7 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
       }
     }
   }
+  if (!rebase) TruncateWindow(info.seq);
   int removed = 0;
   if (previous > 0) {
     StatusOr<int> covered = wal_->RemoveCoveredBy(previous);
@@ -329,6 +378,36 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
       info.id, info.seq, info.epoch, info.objects, info.bytes, seconds, capture_seconds * 1e3,
       removed);
   return result;
+}
+
+void Durability::TruncateWindow(uint64_t snapshot_seq) {
+  oplog::LogBuffer* log = deps_.log;
+  const uint64_t needed = deps_.min_needed_seq ? deps_.min_needed_seq() : UINT64_MAX;
+  const uint64_t point = SnapshotTruncationPoint(snapshot_seq, needed, log->last_seq());
+  if (point == 0) return;
+  const uint64_t first_before = log->first_seq();
+  log->TruncateBefore(point);
+  // Seq ids are contiguous: what left the front (appends racing at the back do not count).
+  const uint64_t first_after = log->first_seq();
+  const uint64_t dropped =
+      first_before != 0 && first_after > first_before ? first_after - first_before : 0;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.oplog_truncated_before = point;
+    stats_.oplog_truncated_entries += dropped;
+  }
+  if (dropped == 0) {
+    spdlog::debug(
+        "durability: oplog window [{}, {}] not truncated (snapshot seq {}, standbys need from {})",
+        first_before, log->last_seq(), snapshot_seq,
+        needed == UINT64_MAX ? std::string("none") : std::to_string(needed));
+    return;
+  }
+  spdlog::info(
+      "durability: oplog window truncated after snapshot at seq {}: {} entries dropped, window "
+      "now starts at seq {} (was {}); connected standbys need from {}",
+      snapshot_seq, dropped, log->first_seq(), first_before,
+      needed == UINT64_MAX ? std::string("none connected") : "seq " + std::to_string(needed));
 }
 
 StatusOr<SnapshotResult> Durability::SnapshotNow() { return TakeSnapshot(/*rebase=*/false); }
@@ -480,6 +559,8 @@ DurabilityStatus Durability::GetStatus() const {
   out.wal_fsync = std::string(oplog::WalFsyncName(fsync_));
   out.wal_dir = wal_dir_;
   out.snapshot_dir = snapshot_dir_;
+  out.oplog_first_seq = deps_.log->first_seq();
+  out.oplog_last_seq = deps_.log->last_seq();
   std::lock_guard<std::mutex> lock(wal_mu_);
   out.enabled = wal_ != nullptr;
   out.wal_error = wal_error_;

@@ -19,8 +19,12 @@
 //   RPC), on one background thread. MetaStore::CaptureImage copies on write (clients are not
 //   stalled); the store writes temp + fsync + rename and keeps --snapshot-retention. Then the WAL
 //   segments the *previous* snapshot covers are deleted: if the newest snapshot turns out
-//   damaged, the one before it plus the WAL still recover everything. The in-memory LogBuffer is
-//   not truncated by snapshots (see docs/decisions.md).
+//   damaged, the one before it plus the WAL still recover everything. Then the in-memory
+//   LogBuffer is truncated before SnapshotTruncationPoint: the entry after the snapshot, unless
+//   a connected standby still needs older ones (Deps::min_needed_seq) -- the snapshot plus the
+//   window now serve a standby out of the window (image_source()).
+// - Recover() also refills the LogBuffer with the WAL entries it replays (within the buffer's
+//   bounds), so a node restarted as primary resumes its standbys incrementally.
 //
 // Thread-safe. Start/Stop from the node's control thread.
 #pragma once
@@ -45,6 +49,7 @@
 #include "server/config.h"
 #include "server/durability_status.h"
 #include "server/metrics.h"
+#include "server/snapshot_image_source.h"
 #include "server/write_gate.h"
 #include "snapshot/local_dir_store.h"
 #include "snapshot/recovery.h"
@@ -66,6 +71,14 @@ struct SnapshotResult {
 std::string WalDirOf(const MasterConfig& config);
 std::string SnapshotDirOf(const MasterConfig& config);
 
+// The first seq the OpLog window keeps after a snapshot at `snapshot_seq`: the entry right after
+// it, or the lowest seq a connected standby still needs (`min_needed_seq`, UINT64_MAX: none),
+// whichever is lower -- but never past the newest entry `window_last`, so a window that held
+// entries never becomes empty. Holds (full syncs in flight) are honoured by
+// LogBuffer::TruncateBefore itself. 0 (truncate nothing) when the window is empty.
+uint64_t SnapshotTruncationPoint(uint64_t snapshot_seq, uint64_t min_needed_seq,
+                                 uint64_t window_last);
+
 class Durability : public oplog::LogObserver {
  public:
   struct Deps {
@@ -75,6 +88,9 @@ class Durability : public oplog::LogObserver {
     Clock* clock = nullptr;
     // The node's current leadership epoch, written into snapshot headers (0: the image's).
     std::function<uint64_t()> current_epoch;
+    // The lowest seq a connected standby still needs from the LogBuffer, UINT64_MAX when none
+    // (ReplicationPrimary::MinNeededSeq). Empty: no standbys, truncate to the snapshot.
+    std::function<uint64_t()> min_needed_seq;
   };
   // Borrowed deps must outlive this object.
   Durability(const MasterConfig& config, Deps deps);
@@ -95,6 +111,8 @@ class Durability : public oplog::LogObserver {
 
   // The client path's WriteGate (see the header comment).
   WriteGate* gate() { return &gate_; }
+  // This node's snapshots as full-sync images for ReplicationPrimary::SetImageSource.
+  replication::ImageSource* image_source() { return &image_source_; }
 
   // Takes a snapshot on the background thread; `done` is called from it (or inline with an
   // error when stopped).
@@ -131,6 +149,9 @@ class Durability : public oplog::LogObserver {
   // (full sync): the WAL restarts after the snapshot.
   StatusOr<SnapshotResult> TakeSnapshot(bool rebase);
   StatusOr<snapshot::SnapshotInfo> WriteImage(const meta::StateImage& image, bool rebase);
+  // After a snapshot at `snapshot_seq`: drops the window's entries before
+  // SnapshotTruncationPoint.
+  void TruncateWindow(uint64_t snapshot_seq);
   void NoteWalError(const Status& status);
 
   const MasterConfig config_;
@@ -139,6 +160,7 @@ class Durability : public oplog::LogObserver {
   const std::string wal_dir_;
   const std::string snapshot_dir_;
   snapshot::LocalDirStore snapshots_;
+  SnapshotImageSource image_source_;
   Gate gate_{this};
   ImmediateWriteGate immediate_;
 

@@ -38,6 +38,12 @@ struct DurabilityStatus {
   uint64_t wal_segments = 0;
   uint64_t wal_fsyncs = 0;
   std::string wal_error;  // the sticky I/O error, or a refused append; empty when healthy
+  // The in-memory OpLog window (LogBuffer): truncated after snapshots, refilled at cold start.
+  uint64_t oplog_first_seq = 0;  // 0: empty
+  uint64_t oplog_last_seq = 0;
+  uint64_t oplog_truncated_before = 0;   // the last truncation point; 0: none yet
+  uint64_t oplog_truncated_entries = 0;  // dropped by truncations, cumulative
+  uint64_t oplog_refilled_entries = 0;   // appended from the WAL by the last cold start
 };
 
 }  // namespace tandem::server

@@ -43,16 +43,17 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
       reporter_(config_.node_id, &store_, &sequencer_, clock_),
       replication_(std::make_unique<ReplicationGate>(config_, &store_, &log_buffer_, &sequencer_)),
       durability_(std::make_unique<Durability>(
-          config_, Durability::Deps{.store = &store_,
-                                    .log = &log_buffer_,
-                                    .inner_gate = replication_.get(),
-                                    .clock = clock_,
-                                    .current_epoch =
-                                        [this] {
-                                          return std::max(
-                                              {sequencer_.epoch(), store_.applied_epoch(),
-                                               replication_->Collect().follower.primary_epoch});
-                                        }})),
+          config_,
+          Durability::Deps{.store = &store_,
+                           .log = &log_buffer_,
+                           .inner_gate = replication_.get(),
+                           .clock = clock_,
+                           .current_epoch =
+                               [this] {
+                                 return std::max({sequencer_.epoch(), store_.applied_epoch(),
+                                                  replication_->Collect().follower.primary_epoch});
+                               },
+                           .min_needed_seq = [this] { return replication_->MinNeededSeq(); }})),
       executor_(RequestExecutor::Deps{.store = &store_,
                                       .sequencer = &sequencer_,
                                       .clock = clock_,
@@ -64,6 +65,8 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
       maintenance_(std::make_unique<Maintenance>(
           &store_, clock_, std::chrono::milliseconds(config_.maintenance_interval_ms))) {
   reporter_.SetReplication(replication_.get());
+  // A standby out of the window full-syncs from this node's newest snapshot plus the log.
+  replication_->SetImageSource(durability_->image_source());
   reporter_.set_role(config_.role == "standby"   ? Role::kFollower
                      : config_.role == "primary" ? Role::kLeader
                                                  : Role::kStandalone);

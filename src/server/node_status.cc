@@ -98,7 +98,9 @@ nlohmann::json ReplicationToJson(const ReplicationStatus& replication) {
                         {"lag_entries", s.lag_entries},
                         {"lag_ms", s.lag_ms},
                         {"full_syncs", s.full_syncs},
-                        {"last_sync_reason", s.last_sync_reason}});
+                        {"full_syncs_from_snapshot", s.full_syncs_from_snapshot},
+                        {"last_sync_reason", s.last_sync_reason},
+                        {"last_image", s.last_image}});
   }
   out["standbys"] = std::move(standbys);
   out["sync"] = {{"waits", replication.acks.waits},
@@ -136,7 +138,13 @@ nlohmann::json DurabilityToJson(const DurabilityStatus& d) {
             {"bytes", d.wal_bytes},
             {"segments", d.wal_segments},
             {"fsyncs", d.wal_fsyncs},
-            {"error", d.wal_error}}}};
+            {"error", d.wal_error}}},
+          {"oplog",
+           {{"first_seq", d.oplog_first_seq},
+            {"last_seq", d.oplog_last_seq},
+            {"truncated_before", d.oplog_truncated_before},
+            {"truncated_entries", d.oplog_truncated_entries},
+            {"refilled_entries", d.oplog_refilled_entries}}}};
 }
 
 }  // namespace

@@ -215,6 +215,12 @@ void ReplicationGate::ResumeWrites() {
 
 void ReplicationGate::FlushReplication() { primary_->Flush(); }
 
+uint64_t ReplicationGate::MinNeededSeq() const { return primary_->MinNeededSeq(); }
+
+void ReplicationGate::SetImageSource(replication::ImageSource* source) {
+  primary_->SetImageSource(source);
+}
+
 uint64_t ReplicationGate::AckedSeq(const std::string& standby_id) const {
   for (const replication::StandbyStatus& standby : primary_->Standbys()) {
     if (standby.standby_id == standby_id) return standby.acked_seq;

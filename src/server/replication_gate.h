@@ -84,6 +84,11 @@ class ReplicationGate : public WriteGate {
   void RequestFullSync(const std::string& reason);
   // The highest seq `standby_id` acknowledged in the current term, 0 if unknown.
   uint64_t AckedSeq(const std::string& standby_id) const;
+  // The lowest seq a connected standby still needs from the log (UINT64_MAX: none), for the
+  // OpLog truncation after a snapshot (ReplicationPrimary::MinNeededSeq).
+  uint64_t MinNeededSeq() const;
+  // Stored images (the node's snapshots) for full syncs; borrowed. Set before Start.
+  void SetImageSource(replication::ImageSource* source);
 
   Status Admit(Access access) override;
   void AwaitCommit(uint64_t seq, std::function<void(Status)> done) override;

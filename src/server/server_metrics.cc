@@ -112,6 +112,24 @@ void RegisterNodeMetrics(metrics::Registry* registry, const NodeStatusReporter* 
   registry->AddCallback("tandem_oplog_buffer_bytes", "Bytes in the in-memory OpLog window",
                         MetricType::kGauge,
                         [buffer] { return static_cast<double>(buffer->size_bytes()); });
+  registry->AddCallback("tandem_oplog_buffer_first_seq",
+                        "Oldest sequence id in the in-memory OpLog window (0: empty)",
+                        MetricType::kGauge,
+                        [buffer] { return static_cast<double>(buffer->first_seq()); });
+  add("tandem_standby_full_syncs_total", "Full syncs this primary started for its standbys",
+      MetricType::kCounter, [](const NodeStatus& s) {
+        uint64_t total = 0;
+        for (const auto& standby : s.replication.standbys) total += standby.full_syncs;
+        return total;
+      });
+  add("tandem_standby_full_syncs_from_snapshot_total",
+      "Full syncs this primary streamed from a stored snapshot instead of a live image",
+      MetricType::kCounter, [](const NodeStatus& s) {
+        uint64_t total = 0;
+        for (const auto& standby : s.replication.standbys)
+          total += standby.full_syncs_from_snapshot;
+        return total;
+      });
   registry->AddCallback("tandem_up", "1 while the process serves", MetricType::kGauge,
                         [] { return 1.0; });
   // The role label is fixed at registration; a role change will re-register this series.

@@ -126,6 +126,25 @@ Status SnapshotReader::Verify() {
   }
 }
 
+Status SnapshotReader::ForEachChunk(
+    const std::function<bool(const tandem::v1::ObjectChunk&)>& emit) {
+  Rewind();
+  tandem::v1::ObjectChunk chunk;
+  while (true) {
+    StatusOr<bool> more = NextBlock();
+    if (!more.ok()) return more.status();
+    if (!more.value()) return Status::Ok();
+    if (!chunk.ParseFromString(payload_)) {
+      return Corrupt(fmt::format("block {} does not parse", block_index_ - 1));
+    }
+    if (static_cast<uint32_t>(chunk.objects_size()) != frame_.object_count) {
+      return Corrupt(fmt::format("block {} holds {} objects, its frame says {}", block_index_ - 1,
+                                 chunk.objects_size(), frame_.object_count));
+    }
+    if (!emit(chunk)) return Status::Ok();
+  }
+}
+
 Status SnapshotReader::LoadInto(meta::MetaStore* store, uint64_t now_ms) {
   Rewind();
   Status error;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ class SnapshotReader {
   Status LoadInto(meta::MetaStore* store, uint64_t now_ms);
   // Checks every block checksum and the footer without parsing objects.
   Status Verify();
+  // Calls `emit` with each block's chunk, in order, each checksum checked before it is parsed
+  // and the footer after the last; stops early (OK) when `emit` returns false. An error names
+  // the damaged block. The chunks are the image's own (WriteOptions::objects_per_block each).
+  Status ForEachChunk(const std::function<bool(const tandem::v1::ObjectChunk&)>& emit);
 
  private:
   SnapshotReader() = default;

@@ -37,7 +37,8 @@ Status LoadNewestSnapshot(meta::MetaStore* store, SnapshotStore& snapshots,
 
 // Step 2: the WAL tail. Returns the reason replay stopped early, or "" at the log's clean end.
 StatusOr<std::string> ReplayWal(meta::MetaStore* store, const std::string& wal_dir,
-                                std::string_view cluster_id, RecoveryReport* report) {
+                                std::string_view cluster_id, const ReplayedEntryFn& on_replayed,
+                                RecoveryReport* report) {
   oplog::WalReadOptions options;
   options.dir = wal_dir;
   options.cluster_id = std::string(cluster_id);
@@ -56,6 +57,7 @@ StatusOr<std::string> ReplayWal(meta::MetaStore* store, const std::string& wal_d
       stop = fmt::format("entry seq {} refused by the store: {}", entry.sequence_id(), s.message());
     } else {
       ++report->wal_records_replayed;
+      if (on_replayed) on_replayed(entry);
     }
   }
   for (const std::string& note : reader.notes()) {
@@ -80,7 +82,7 @@ std::string RecoveryReport::Summary() const {
 
 StatusOr<RecoveryReport> RecoverState(meta::MetaStore* store, SnapshotStore& snapshots,
                                       const std::string& wal_dir, std::string_view cluster_id,
-                                      uint64_t now_ms) {
+                                      uint64_t now_ms, const ReplayedEntryFn& on_replayed) {
   const auto start = std::chrono::steady_clock::now();
   if (store->applied_seq() != 0 || store->GetStats().object_count != 0) {
     return Status(ErrorCode::kInvalidParams, "recovery needs a fresh store");
@@ -89,7 +91,7 @@ StatusOr<RecoveryReport> RecoverState(meta::MetaStore* store, SnapshotStore& sna
   if (Status s = LoadNewestSnapshot(store, snapshots, cluster_id, now_ms, &report); !s.ok()) {
     return s;
   }
-  StatusOr<std::string> stop = ReplayWal(store, wal_dir, cluster_id, &report);
+  StatusOr<std::string> stop = ReplayWal(store, wal_dir, cluster_id, on_replayed, &report);
   if (!stop.ok()) return stop.status();
   report.wal_stop_reason = stop.value();
   if (!report.wal_stop_reason.empty()) {

@@ -5,7 +5,8 @@
 //  1. Loads the newest snapshot that is whole and of this cluster. A corrupt, truncated or
 //     foreign one is skipped with a log line saying why, and the next older one is tried; with
 //     none left the state starts empty. A refused snapshot leaves the store empty, never half.
-//  2. Replays the WAL entries after the snapshot's seq through MetaStore::Apply, in order. It
+//  2. Replays the WAL entries after the snapshot's seq through MetaStore::Apply, in order (and
+//     hands each applied one to `on_replayed`: the OpLog window is refilled from them). It
 //     stops at the first gap, damaged record or refused entry (log line + report), and then
 //     moves the unusable rest of the WAL aside (DiscardWalAfter) so a WalWriter can continue at
 //     last_seq + 1. A torn last record is cut off by the reader: a crash mid-write, not damage.
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "common/status.h"
 #include "meta/meta_store.h"
 #include "snapshot/store.h"
+#include "tandem/v1/oplog.pb.h"
 
 namespace tandem::snapshot {
 
@@ -48,10 +51,14 @@ struct RecoveryReport {
   std::string Summary() const;
 };
 
+// Called with every WAL entry replayed, right after the store applied it (in seq order, without
+// gaps): the node refills its in-memory OpLog window from them.
+using ReplayedEntryFn = std::function<void(const tandem::v1::OpLogEntry&)>;
+
 // Errors only when recovery cannot run at all (store not fresh, unreadable directories);
-// damaged files are skipped and reported, not errors.
+// damaged files are skipped and reported, not errors. `on_replayed` may be empty.
 StatusOr<RecoveryReport> RecoverState(meta::MetaStore* store, SnapshotStore& snapshots,
                                       const std::string& wal_dir, std::string_view cluster_id,
-                                      uint64_t now_ms);
+                                      uint64_t now_ms, const ReplayedEntryFn& on_replayed = {});
 
 }  // namespace tandem::snapshot

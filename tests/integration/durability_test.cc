@@ -1,7 +1,9 @@
 // Snapshots, the local write-ahead log and cold start with real tandem-master processes on
 // 127.0.0.1 (issue 5, "Tests"): kill -9 under load and restart on the same data dir (standalone
 // in always mode; primary + standby), a damaged newest snapshot, a WAL cut mid-record, a snapshot
-// taken while writing loaded into fresh nodes, tandemctl snapshot and bad durability flags.
+// taken while writing loaded into fresh nodes, tandemctl snapshot and bad durability flags; the
+// OpLog window refilled from the WAL at restart (standbys resume incrementally, new ones sync
+// from the snapshot) and truncated by snapshots except what a connected standby still needs.
 // Every process is stopped by PID; every wait is bounded.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -441,6 +443,143 @@ TEST_F(DurabilityIt, TandemctlSnapshotAndBadInput) {
   EXPECT_EQ(dir.exit_code, 1);
   EXPECT_NE((dir.out + dir.err).find("--snapshot-dir"), std::string::npos) << dir.out << dir.err;
   EXPECT_NE((dir.out + dir.err).find("a-file"), std::string::npos) << dir.out << dir.err;
+}
+
+// The primary's /status entry for standby `id` (null when it has none).
+json StandbyEntry(MasterProcess& primary, const std::string& id) {
+  auto j = StatusJson(primary);
+  if (!j) return json();
+  for (const json& standby : (*j)["replication"]["standbys"]) {
+    if (standby["standby_id"] == id) return standby;
+  }
+  return json();
+}
+
+bool Converged(MasterProcess& primary, MasterProcess& standby) {
+  auto p = ClientFor(primary)->GetStatus();
+  auto s = ClientFor(standby)->GetStatus();
+  return p.ok() && s.ok() && p->applied_seq > 0 && p->applied_seq == s->applied_seq &&
+         p->state_digest == s->state_digest;
+}
+
+// The primary saw `id` acknowledge its last seq.
+bool Acked(MasterProcess& primary, const std::string& id) {
+  json standby = StandbyEntry(primary, id);
+  auto p = ClientFor(primary)->GetStatus();
+  return p.ok() && !standby.is_null() && standby["acked_seq"] == p->applied_seq;
+}
+
+// (g) A primary restarted on its data dir refills its OpLog window from the WAL tail: a standby
+// that stopped inside that tail resumes incrementally (no full sync), and a new standby, out of
+// the window, full-syncs from the primary's snapshot plus the log after it.
+TEST_F(DurabilityIt, RestartedPrimaryResumesStandbysFromItsWalTail) {
+  MasterProcess& primary = AddNode("g1", {"--role", "primary", "--snapshot-interval-s", "0"});
+  std::string error;
+  ASSERT_TRUE(primary.Start(&error)) << error;
+  const std::vector<std::string> standby_flags = {
+      "--role", "standby", "--primary", primary.address(), "--snapshot-interval-s", "0"};
+  MasterProcess& standby = AddNode("g2", standby_flags);
+  ASSERT_TRUE(standby.Start(&error)) << error;
+  Mount(primary);
+  PutKeys(primary, "a-", 50);
+  ASSERT_TRUE(WaitUntil([&] { return Converged(primary, standby); }, kWaitTries));
+  auto snap = ClientFor(primary)->Snapshot();
+  ASSERT_OK(snap);
+  PutKeys(primary, "b-", 20);
+  ASSERT_TRUE(WaitUntil([&] { return Converged(primary, standby); }, kWaitTries));
+  const uint64_t standby_at = StatusOfNode(standby).applied_seq;
+  ASSERT_GT(standby_at, snap->seq);
+  standby.Stop();
+  PutKeys(primary, "c-", 30);
+  const MasterStatus before = StatusOfNode(primary);
+  primary.Stop();  // graceful: the WAL is flushed and fsynced
+  ASSERT_TRUE(primary.Restart(&error)) << error;
+
+  auto pj = StatusJson(primary);
+  ASSERT_TRUE(pj);
+  const json& oplog = (*pj)["durability"]["oplog"];
+  EXPECT_EQ(oplog["first_seq"], snap->seq + 1) << pj->dump();
+  EXPECT_EQ(oplog["last_seq"], before.applied_seq) << pj->dump();
+  EXPECT_EQ(oplog["refilled_entries"], before.applied_seq - snap->seq) << pj->dump();
+
+  ASSERT_TRUE(standby.Restart(&error)) << error;
+  ASSERT_TRUE(WaitUntil([&] { return Converged(primary, standby); }, kWaitTries))
+      << "the standby did not catch up with the restarted primary";
+  json seen = StandbyEntry(primary, "g2");
+  ASSERT_FALSE(seen.is_null());
+  EXPECT_EQ(seen["full_syncs"], 0) << seen.dump();
+  EXPECT_NE(seen["last_sync_reason"].get<std::string>().find("resumes after seq " +
+                                                             std::to_string(standby_at)),
+            std::string::npos)
+      << seen.dump();
+  EXPECT_NE(ReadFile(primary.log_path())
+                .find("standby g2 (epoch 1, seq " + std::to_string(standby_at) +
+                      ") resumes incrementally"),
+            std::string::npos);
+
+  // A new standby: seq 1 left the window long ago; the snapshot plus the window serve it.
+  MasterProcess& fresh = AddNode("g3", standby_flags);
+  ASSERT_TRUE(fresh.Start(&error)) << error;
+  ASSERT_TRUE(WaitUntil([&] { return Converged(primary, fresh); }, kWaitTries));
+  json fresh_seen = StandbyEntry(primary, "g3");
+  EXPECT_EQ(fresh_seen["full_syncs"], 1) << fresh_seen.dump();
+  EXPECT_EQ(fresh_seen["full_syncs_from_snapshot"], 1) << fresh_seen.dump();
+  EXPECT_EQ(fresh_seen["last_image"],
+            "snapshot " + snap->id + " at seq " + std::to_string(snap->seq))
+      << fresh_seen.dump();
+  PutKeys(primary, "d-", 5);
+  ASSERT_TRUE(WaitUntil([&] { return Converged(primary, fresh) && Converged(primary, standby); },
+                        kWaitTries));
+  auto metrics = HttpGet(primary.http_port(), "/metrics", 2000);
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tandem_standby_full_syncs_from_snapshot_total 1"),
+            std::string::npos);
+}
+
+// (h) A snapshot truncates the primary's OpLog window, but never past what a connected standby
+// still needs: a standby stalled (SIGSTOP, its stream stays open) keeps its entries and catches
+// up incrementally after SIGCONT. Once it is caught up, the next snapshot truncates to itself.
+TEST_F(DurabilityIt, SnapshotSparesTheLogAConnectedLaggingStandbyNeeds) {
+  MasterProcess& primary = AddNode("h1", {"--role", "primary", "--snapshot-interval-s", "0"});
+  std::string error;
+  ASSERT_TRUE(primary.Start(&error)) << error;
+  MasterProcess& standby = AddNode(
+      "h2", {"--role", "standby", "--primary", primary.address(), "--snapshot-interval-s", "0"});
+  ASSERT_TRUE(standby.Start(&error)) << error;
+  Mount(primary);
+  PutKeys(primary, "a-", 30);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Converged(primary, standby) && Acked(primary, "h2"); }, kWaitTries));
+  const uint64_t acked = StandbyEntry(primary, "h2")["acked_seq"].get<uint64_t>();
+
+  standby.process()->Signal(SIGSTOP);
+  PutKeys(primary, "lag-", 40);  // async replication: acknowledged without the standby
+  auto snap = ClientFor(primary)->Snapshot();
+  ASSERT_OK(snap);
+  ASSERT_GT(snap->seq, acked + 1);
+  auto pj = StatusJson(primary);
+  ASSERT_TRUE(pj);
+  json seen = StandbyEntry(primary, "h2");
+  EXPECT_EQ(seen["state"], "streaming") << seen.dump();
+  EXPECT_EQ(seen["acked_seq"], acked) << seen.dump();
+  EXPECT_EQ((*pj)["durability"]["oplog"]["truncated_before"], acked + 1) << pj->dump();
+  EXPECT_LE((*pj)["durability"]["oplog"]["first_seq"].get<uint64_t>(), acked + 1) << pj->dump();
+  EXPECT_NE(ReadFile(primary.log_path())
+                .find("connected standbys need from seq " + std::to_string(acked + 1)),
+            std::string::npos);
+
+  standby.process()->Signal(SIGCONT);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Converged(primary, standby) && Acked(primary, "h2"); }, kWaitTries));
+  EXPECT_EQ(StandbyEntry(primary, "h2")["full_syncs"], 0);
+
+  auto caught_up = ClientFor(primary)->Snapshot();
+  ASSERT_OK(caught_up);
+  pj = StatusJson(primary);
+  ASSERT_TRUE(pj);
+  // Nothing after the snapshot is needed; the newest entry is kept so the window never empties.
+  EXPECT_EQ((*pj)["durability"]["oplog"]["first_seq"], caught_up->seq) << pj->dump();
+  EXPECT_EQ((*pj)["durability"]["oplog"]["last_seq"], caught_up->seq) << pj->dump();
 }
 
 }  // namespace

@@ -72,5 +72,39 @@ TEST_F(PlanSyncTest, DivergedStandbyNeedsAFullSyncEvenInsideTheWindow) {
   EXPECT_THAT(ahead.reason, HasSubstr("beyond our last seq 2000"));
 }
 
+// ---- StoredImageJoinsLog: may a full sync stream a snapshot at seq S plus the log after it ----
+
+TEST_F(PlanSyncTest, StoredImageServesWhenTheWindowHoldsEverythingAfterIt) {
+  EXPECT_EQ(StoredImageJoinsLog(4, 1500, 2000, 900, 2000, history_), "");
+  EXPECT_EQ(StoredImageJoinsLog(4, 1500, 2000, 1501, 2000, history_), "");  // edge: S+1 first
+  EXPECT_EQ(StoredImageJoinsLog(1, 950, 2000, 900, 2000, history_), "");    // an older epoch
+  // At our last seq nothing has to follow, even with an empty window.
+  EXPECT_EQ(StoredImageJoinsLog(4, 2000, 2000, 0, 0, history_), "");
+  EXPECT_EQ(StoredImageJoinsLog(4, 2000, 2000, 1900, 2000, history_), "");
+}
+
+TEST_F(PlanSyncTest, StoredImageOlderThanTheWindowCannotServe) {
+  EXPECT_THAT(StoredImageJoinsLog(4, 1500, 2000, 1502, 2000, history_),
+              HasSubstr("not all in the window"));
+  EXPECT_THAT(StoredImageJoinsLog(4, 1500, 2000, 0, 0, history_), HasSubstr("window is empty"));
+  // The window must reach our last seq too.
+  EXPECT_THAT(StoredImageJoinsLog(4, 1500, 2000, 900, 1999, history_),
+              HasSubstr("not all in the window"));
+}
+
+TEST_F(PlanSyncTest, StoredImageOfAnotherHistoryCannotServe) {
+  // Past our last seq (a deposed leader's), or written in another epoch than ours at that seq.
+  EXPECT_THAT(StoredImageJoinsLog(4, 2100, 2000, 900, 2000, history_),
+              HasSubstr("past our last seq 2000"));
+  EXPECT_THAT(StoredImageJoinsLog(3, 1500, 2000, 900, 2000, history_),
+              HasSubstr("written in epoch 3, ours in epoch 4"));
+  EpochHistory after_image;
+  after_image.ResetToImage(4, 1400);  // we only know seq 1400 on
+  EXPECT_THAT(StoredImageJoinsLog(4, 1300, 2000, 900, 2000, after_image),
+              HasSubstr("does not reach"));
+  EXPECT_EQ(StoredImageJoinsLog(4, 1400, 2000, 900, 2000, after_image), "");
+  EXPECT_THAT(StoredImageJoinsLog(0, 0, 2000, 1, 2000, history_), HasSubstr("seq 0"));
+}
+
 }  // namespace
 }  // namespace tandem::replication

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "oplog/entry_codec.h"
 #include "oplog/sequencer.h"
 #include "oplog/wal_reader.h"
 #include "test_util.h"
@@ -41,16 +42,19 @@ MasterConfig DurableConfig(const std::string& data_dir, const std::string& fsync
 // would keep written pages: the tests of torn writes live in wal_test and recovery_test).
 class Node {
  public:
-  explicit Node(MasterConfig config, WriteGate* inner = nullptr)
+  // `min_needed`: the standbys' MinNeededSeq as the node wires it (empty: no standbys).
+  explicit Node(MasterConfig config, WriteGate* inner = nullptr,
+                oplog::LogBufferOptions log_options = {}, std::function<uint64_t()> min_needed = {})
       : config_(std::move(config)),
-        log_(oplog::LogBufferOptions{}),
+        log_(log_options),
         sequencer_(&log_, 1, 1),
         store_(meta::Options{}, &sequencer_),
         durability_(config_, Durability::Deps{.store = &store_,
                                               .log = &log_,
                                               .inner_gate = inner,
                                               .clock = &clock_,
-                                              .current_epoch = [] { return uint64_t{1}; }}) {}
+                                              .current_epoch = [] { return uint64_t{1}; },
+                                              .min_needed_seq = std::move(min_needed)}) {}
 
   Status Recover() {
     Status s = durability_.Recover();
@@ -189,6 +193,105 @@ TEST_F(DurabilityTest, SnapshotPlusWalTailAndCoveredSegmentsAreDeleted) {
   EXPECT_EQ(third.durability().report().skipped.size(), 1u);
   EXPECT_EQ(third.store().applied_seq(), seq);
   EXPECT_EQ(third.store().StateDigest(), digest);
+}
+
+TEST(SnapshotTruncationPointTest, AfterTheSnapshotUnlessAStandbyNeedsMore) {
+  // No standby: everything the snapshot covers goes.
+  EXPECT_EQ(SnapshotTruncationPoint(100, UINT64_MAX, 150), 101u);
+  // A connected standby that acked 80 needs 81 on: kept.
+  EXPECT_EQ(SnapshotTruncationPoint(100, 81, 150), 81u);
+  // A standby ahead of the snapshot does not move the point past it.
+  EXPECT_EQ(SnapshotTruncationPoint(100, 140, 150), 101u);
+  // The newest entry always stays: the window never empties.
+  EXPECT_EQ(SnapshotTruncationPoint(150, UINT64_MAX, 150), 150u);
+  EXPECT_EQ(SnapshotTruncationPoint(150, 151, 150), 150u);
+  // An empty window: nothing to truncate.
+  EXPECT_EQ(SnapshotTruncationPoint(100, UINT64_MAX, 0), 0u);
+  EXPECT_EQ(SnapshotTruncationPoint(UINT64_MAX, UINT64_MAX, 7), 7u);
+}
+
+TEST_F(DurabilityTest, SnapshotTruncatesTheWindowButNotWhatAStandbyNeeds) {
+  std::atomic<uint64_t> needed{UINT64_MAX};
+  Node node(DurableConfig(DataDir()), nullptr, {}, [&] { return needed.load(); });
+  ASSERT_TRUE(node.Recover().ok());
+  node.Mount("pool");
+  for (int i = 0; i < 50; ++i) node.Put("a-" + std::to_string(i));  // seqs 1..101
+  ASSERT_EQ(node.log().first_seq(), 1u);
+
+  // A connected standby acked 40: the snapshot at 101 truncates only before 41.
+  needed = 41;
+  StatusOr<SnapshotResult> first = node.durability().SnapshotNow();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->seq, 101u);
+  EXPECT_EQ(node.log().first_seq(), 41u);
+  EXPECT_EQ(node.log().last_seq(), 101u);
+  DurabilityStatus status = node.durability().GetStatus();
+  EXPECT_EQ(status.oplog_truncated_before, 41u);
+  EXPECT_EQ(status.oplog_truncated_entries, 40u);
+  EXPECT_EQ(status.oplog_first_seq, 41u);
+
+  // A full sync in flight holds from 60 on (LogBuffer hold): it wins over "no standby".
+  for (int i = 0; i < 10; ++i) node.Put("b-" + std::to_string(i));  // 102..121
+  needed = UINT64_MAX;
+  const uint64_t hold = node.log().Hold(60);
+  ASSERT_TRUE(node.durability().SnapshotNow().ok());
+  EXPECT_EQ(node.log().first_seq(), 60u);
+  node.log().Release(hold);
+
+  // Nobody needs anything: the window keeps only what the snapshot does not cover -- and at
+  // least the newest entry, so it never empties.
+  for (int i = 0; i < 5; ++i) node.Put("c-" + std::to_string(i));  // 122..131
+  StatusOr<SnapshotResult> last = node.durability().SnapshotNow();
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->seq, 131u);
+  EXPECT_EQ(node.log().first_seq(), 131u);
+  EXPECT_EQ(node.log().size_entries(), 1u);
+  // The log continues without a gap.
+  node.Put("d");
+  EXPECT_EQ(node.log().last_seq(), 133u);
+  EXPECT_EQ(node.durability().GetStatus().oplog_truncated_entries, 40u + 19u + 71u);
+}
+
+TEST_F(DurabilityTest, RecoveryRefillsTheWindowFromTheWalTail) {
+  MasterConfig config = DurableConfig(DataDir());
+  uint64_t snapshot_seq = 0;
+  uint64_t seq = 0;
+  {
+    Node node(config);
+    ASSERT_TRUE(node.Recover().ok());
+    node.Mount("pool");
+    for (int i = 0; i < 100; ++i) node.Put("a-" + std::to_string(i));
+    StatusOr<SnapshotResult> snap = node.durability().SnapshotNow();
+    ASSERT_TRUE(snap.ok());
+    snapshot_seq = snap->seq;
+    for (int i = 0; i < 30; ++i) node.Put("b-" + std::to_string(i));
+    seq = node.store().applied_seq();
+    node.durability().Stop();
+  }
+  {
+    Node again(config);
+    ASSERT_TRUE(again.Recover().ok());
+    EXPECT_EQ(again.store().applied_seq(), seq);
+    // The WAL tail after the snapshot is the window again, ending at the recovered seq.
+    EXPECT_EQ(again.log().first_seq(), snapshot_seq + 1);
+    EXPECT_EQ(again.log().last_seq(), seq);
+    EXPECT_EQ(again.durability().GetStatus().oplog_refilled_entries, 60u);
+    auto entries = again.log().EntriesSince(snapshot_seq, 1000);
+    ASSERT_TRUE(entries.ok());
+    ASSERT_EQ(entries->size(), 60u);
+    EXPECT_TRUE(oplog::Verify(entries->front()));
+    // The sequencer continues right after it (LogBuffer::Append would refuse a gap).
+    again.Put("c");
+    EXPECT_EQ(again.log().last_seq(), seq + 2);
+    EXPECT_EQ(again.store().applied_seq(), seq + 2);
+    again.durability().Stop();
+  }
+  // Bounded like any append: a small window keeps the newest part of the tail.
+  Node bounded(config, nullptr, oplog::LogBufferOptions{.max_bytes = 1 << 30, .max_entries = 16});
+  ASSERT_TRUE(bounded.Recover().ok());
+  EXPECT_EQ(bounded.log().size_entries(), 16u);
+  EXPECT_EQ(bounded.log().last_seq(), seq + 2);
+  EXPECT_EQ(bounded.durability().GetStatus().oplog_refilled_entries, 62u);
 }
 
 TEST_F(DurabilityTest, AlwaysModeAcknowledgesOnlyDurableWrites) {
