@@ -85,6 +85,9 @@ void AddDurabilityFlags(CLI::App& app, MasterConfig& c) {
   app.add_option("--snapshot-interval-s", c.snapshot_interval_s,
                  "take a snapshot this often; 0: only on demand (tandemctl snapshot)");
   app.add_option("--snapshot-retention", c.snapshot_retention, "newest snapshots kept");
+  app.add_option("--snapshot-priority", c.snapshot_priority,
+                 "CPU priority of the snapshot thread: idle (SCHED_IDLE, uses only spare CPU, "
+                 "clients never wait for it) or low (nice 10: progresses on a saturated machine)");
 }
 
 // Verification (issue 6).
@@ -243,6 +246,9 @@ std::string ValidateDurabilityConfig(const MasterConfig& c) {
   if (c.snapshot_interval_s < 0) {
     return "invalid --snapshot-interval-s " + std::to_string(c.snapshot_interval_s) +
            ": must be >= 0 (0 turns periodic snapshots off)";
+  }
+  if (c.snapshot_priority != "idle" && c.snapshot_priority != "low") {
+    return "invalid --snapshot-priority '" + c.snapshot_priority + "': expected idle or low";
   }
   if (c.snapshot_retention < 1 || c.snapshot_retention > 1000) {
     return "invalid --snapshot-retention " + std::to_string(c.snapshot_retention) +

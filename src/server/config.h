@@ -58,7 +58,10 @@ struct MasterConfig {
   std::string snapshot_dir;                  // default <data-dir>/snapshots
   int64_t snapshot_interval_s = 300;         // 0: no periodic snapshots (on demand only)
   int64_t snapshot_retention = 3;            // newest snapshots kept
-  std::string config_file;                   // --config, empty when none
+  // CPU priority of the snapshot thread: "idle" (SCHED_IDLE: only CPU nothing else wants) or
+  // "low" (nice 10: a small share even on a saturated machine).
+  std::string snapshot_priority = "idle";
+  std::string config_file;  // --config, empty when none
   // ---- Verification (issue 6, DESIGN.md §6) ----
   uint32_t verify_interval_s = 30;            // standby sampled pass / leader DIGEST entry; 0: off
   double verify_sample_ratio = 0.1;           // fraction of the shards per sampled pass

@@ -56,6 +56,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.oplog_buffer_bytes, 268435456u);
   EXPECT_EQ(c.oplog_buffer_entries, 1048576u);
   EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.snapshot_priority, "idle");
 }
 
 TEST(ConfigTest, FlagsSetEveryField) {
@@ -157,6 +158,10 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   ExpectConfigError(Parse({"--log-level", "loud"}), "--log-level");
   ExpectConfigError(Parse({"--max-replicas", "abc"}), "--max-replicas");
   ExpectConfigError(Parse({"--no-such-flag"}), "--no-such-flag");
+  ExpectConfigError(Parse({"--snapshot-priority", "high"}), "--snapshot-priority");
+  const ConfigParseResult low = Parse({"--snapshot-priority", "low"});
+  ASSERT_TRUE(low.config.has_value()) << low.message;
+  EXPECT_EQ(low.config->snapshot_priority, "low");
 }
 
 TEST(ConfigTest, YamlValuesAreValidatedToo) {
