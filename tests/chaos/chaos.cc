@@ -361,6 +361,7 @@ TrialResult RunTrial(const Args& args, const std::string& fault, int trial) {
   in.fault_start_ms = fault_start;
   in.fault_end_ms = fault_end;
   in.end_ms = end;
+  in.lease_ttl_ms = kLeaseTtlMs;
   if (!PresentKeys(c, in.ops, &in.present_at_end, &error)) return fail(error);
   result.report = Check(in);
   if (!result.converged) {
@@ -468,14 +469,17 @@ int Main(int argc, char** argv) {
         violations += k.violations.size();
         std::printf(
             "%-18s trial %d: rto %5llu ms, %llu acked writes, lost acked %llu, lost unacked %llu, "
-            "unknown %llu, reads %llu, unverified acks %llu, violations %zu (%.1f s)\n",
+            "unknown %llu, reads %llu, unverified acks %llu, acks after key gone %llu, violations "
+            "%zu "
+            "(%.1f s)\n",
             fault.c_str(), trial, static_cast<unsigned long long>(k.rto_ms),
             static_cast<unsigned long long>(k.acked_writes),
             static_cast<unsigned long long>(k.lost_acked),
             static_cast<unsigned long long>(k.lost_unacked),
             static_cast<unsigned long long>(k.unknown_writes),
             static_cast<unsigned long long>(k.reads),
-            static_cast<unsigned long long>(k.unverified_acks), k.violations.size(), seconds);
+            static_cast<unsigned long long>(k.unverified_acks),
+            static_cast<unsigned long long>(k.acks_after_key_gone), k.violations.size(), seconds);
         if (k.lost_acked > 0) {
           std::printf("    lost acked writes completed from %lld ms before the fault on\n",
                       static_cast<long long>(k.loss_window_ms));

@@ -48,11 +48,21 @@ void CheckDurability(const CheckInput& in, CheckReport* out) {
   }
 }
 
-// 2. One node per epoch, the node etcd named, and no acknowledgement of a write invoked after
-// etcd saw that node's term end.
+// 2. One node per epoch, the node etcd named; no acknowledgement in an epoch of a write invoked
+// after a newer term had begun (two leaders acknowledging at once), nor after the term's lease
+// had run out by any clock (its key gone for longer than the TTL).
 void CheckLeadership(const CheckInput& in, CheckReport* out) {
   std::map<uint64_t, const LeaderTerm*> terms;
   for (const LeaderTerm& t : in.terms) terms[t.epoch] = &t;
+  // For each epoch, when the poller first saw any newer term.
+  std::map<uint64_t, uint64_t> newer_seen;
+  uint64_t earliest_later = 0;
+  for (auto it = terms.rbegin(); it != terms.rend(); ++it) {
+    if (earliest_later != 0) newer_seen[it->first] = earliest_later;
+    if (earliest_later == 0 || it->second->first_seen_ms < earliest_later) {
+      earliest_later = it->second->first_seen_ms;
+    }
+  }
   std::map<uint64_t, std::string> acked_by;  // epoch -> first node seen acking in it
   std::set<uint64_t> reported;
   for (const Op& op : in.ops) {
@@ -67,17 +77,27 @@ void CheckLeadership(const CheckInput& in, CheckReport* out) {
                                 " acknowledged by two nodes, " + it->second + " and " +
                                 op.served_by);
     }
+    auto newer = newer_seen.find(op.epoch);
+    if (newer != newer_seen.end() && op.invoke_ms > newer->second) {
+      out->violations.push_back("acknowledged after a newer term began (seen at " +
+                                std::to_string(newer->second) + "): " + Describe(op));
+      continue;
+    }
     auto term = terms.find(op.epoch);
     if (term == terms.end()) {
       ++out->unverified_acks;
       continue;
     }
+    const uint64_t gone = term->second->gone_seen_ms;
     if (term->second->node_id != op.served_by) {
       out->violations.push_back("etcd gave epoch " + std::to_string(op.epoch) + " to " +
                                 term->second->node_id + ", but " + Describe(op));
-    } else if (term->second->gone_seen_ms != 0 && op.invoke_ms > term->second->gone_seen_ms) {
-      out->violations.push_back("acknowledged after its term ended in etcd (at " +
-                                std::to_string(term->second->gone_seen_ms) + "): " + Describe(op));
+    } else if (gone != 0 && op.invoke_ms > gone + in.lease_ttl_ms) {
+      out->violations.push_back("acknowledged after its lease ran out (key gone at " +
+                                std::to_string(gone) + ", TTL " + std::to_string(in.lease_ttl_ms) +
+                                " ms): " + Describe(op));
+    } else if (gone != 0 && op.invoke_ms > gone) {
+      ++out->acks_after_key_gone;
     }
   }
 }

@@ -52,6 +52,11 @@ struct CheckInput {
   // the fault started (or during the fault). DESIGN §3: RPO = the replication lag.
   uint64_t async_loss_window_ms = 1000;
   std::string ghost_prefix = "ghost-";  // keys no one ever writes
+  // The nodes' etcd lease TTL. A term's key can vanish while its holder still (rightly) believes
+  // its lease valid: etcd itself revokes freshly renewed leases when a paused raft leader resumes
+  // (seen in the pause-etcd fault). The holder's own validity then lasts at most this long after
+  // the deletion; an ack invoked later than that is a violation, one before it is counted.
+  uint64_t lease_ttl_ms = 3000;
 };
 
 struct CheckReport {
@@ -65,8 +70,9 @@ struct CheckReport {
   // Lost acked writes in async mode: how long before the fault the oldest completed (negative:
   // after the fault started).
   int64_t loss_window_ms = 0;
-  uint64_t rto_ms = 0;           // longest stretch without an acked write after the fault
-  uint64_t unverified_acks = 0;  // acked writes in an epoch the poller never saw
+  uint64_t rto_ms = 0;               // longest stretch without an acked write after the fault
+  uint64_t unverified_acks = 0;      // acked writes in an epoch the poller never saw
+  uint64_t acks_after_key_gone = 0;  // invoked after the term's key vanished, within the TTL
   std::vector<std::string> violations;
 };
 

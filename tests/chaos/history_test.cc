@@ -121,16 +121,35 @@ TEST(ChaosCheck, AnEpochEtcdGaveToAnotherNodeIsAViolation) {
   EXPECT_NE(r.violations[0].find("etcd gave epoch 20 to n2"), std::string::npos);
 }
 
-TEST(ChaosCheck, AckOfAWriteInvokedAfterTheTermEndedIsAViolation) {
+TEST(ChaosCheck, AckAfterANewerTermBeganIsAViolation) {
   CheckInput in = Base();
-  in.ops.push_back(Put("stale", 1200, 1210, "n1", 10));  // n1's key was seen gone at 1000
-  in.present_at_end.insert("stale");
+  in.ops.push_back(Put("split", 1550, 1560, "n1", 10));  // n2's term was seen at 1500
+  in.present_at_end.insert("split");
   CheckReport r = Check(in);
   ASSERT_EQ(r.violations.size(), 1u);
-  EXPECT_NE(r.violations[0].find("after its term ended"), std::string::npos);
-  // Invoked before the end was seen: cannot be proven late, so not flagged.
+  EXPECT_NE(r.violations[0].find("after a newer term began"), std::string::npos);
+}
+
+TEST(ChaosCheck, AckAfterTheLeaseRanOutIsAViolationAckRightAfterTheKeyWentIsCounted) {
+  CheckInput in = Base();
+  in.terms = {{10, "n1", 0, 1000}, {20, "n2", 5000, 0}};
+  in.lease_ttl_ms = 3000;
+  in.ops = {Put("late", 4100, 4110, "n1", 10)};  // key gone at 1000, TTL over at 4000
+  in.present_at_end = {"late"};
+  CheckReport r = Check(in);
+  ASSERT_EQ(r.violations.size(), 1u);
+  EXPECT_NE(r.violations[0].find("after its lease ran out"), std::string::npos);
+  // Right after the key vanished (etcd revoked a lease its holder had just renewed): counted.
+  in.ops = {Put("revoked", 1005, 1010, "n1", 10)};
+  in.present_at_end = {"revoked"};
+  r = Check(in);
+  EXPECT_TRUE(r.violations.empty());
+  EXPECT_EQ(r.acks_after_key_gone, 1u);
+  // Invoked before the end was seen: nothing to say.
   in.ops.back().invoke_ms = 990;
-  EXPECT_TRUE(Check(in).violations.empty());
+  r = Check(in);
+  EXPECT_TRUE(r.violations.empty());
+  EXPECT_EQ(r.acks_after_key_gone, 0u);
 }
 
 TEST(ChaosCheck, AcksInEpochsThePollerMissedAreCountedNotFlagged) {
