@@ -94,21 +94,23 @@ Status NodeController::Start() {
                   why);
   }
   Transition(NodeState::kFollower, "no-leader", "joined cluster " + options_.cluster_id);
-  StatusOr<std::unique_ptr<coord::WatchHandle>> watch =
-      election_->WatchLeader([this](const std::optional<coord::LeaderInfo>& leader) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          leader_event_ = leader;
-        }
-        cv_.notify_all();
-      });
-  if (!watch.ok()) {
-    (void)membership_->Leave();
-    (void)keeper_->Revoke();
-    keeper_.reset();
-    return watch.status();
+  if (options_.watch_leader) {
+    StatusOr<std::unique_ptr<coord::WatchHandle>> watch =
+        election_->WatchLeader([this](const std::optional<coord::LeaderInfo>& leader) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            leader_event_ = leader;
+          }
+          cv_.notify_all();
+        });
+    if (!watch.ok()) {
+      (void)membership_->Leave();
+      (void)keeper_->Revoke();
+      keeper_.reset();
+      return watch.status();
+    }
+    watch_ = std::move(watch).value();
   }
-  watch_ = std::move(watch).value();
   running_ = true;
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
@@ -222,6 +224,7 @@ void NodeController::Tick(uint64_t now) {
   }
   if (keeper_ == nullptr) RenewLease(now);
   CheckFault(now);
+  if (my_epoch_ != 0) not_streaming_since_ms_ = 0;
   if (my_epoch_ == 0) {
     FollowerView follower = runtime_->Follower();
     if (follower.streaming && follower.lag_ms <= options_.ranking.max_promotion_lag_ms) {
@@ -230,6 +233,12 @@ void NodeController::Tick(uint64_t now) {
     if (machine_.state() == NodeState::kFollower && leader_.has_value() &&
         !follower.state.empty()) {
       machine_.SetSubState(follower.state);
+    }
+    if (follower.streaming) {
+      not_streaming_since_ms_ = 0;
+    } else {
+      if (not_streaming_since_ms_ == 0) not_streaming_since_ms_ = now;
+      RereadLeader(now);
     }
     if (leader_absent_since_ != 0 && machine_.state() != NodeState::kError) MaybeCampaign(now);
   }
@@ -253,6 +262,26 @@ void NodeController::Tick(uint64_t now) {
   status_ = std::move(snapshot);
 }
 
+void NodeController::RereadLeader(uint64_t now) {
+  // Only after a while without a stream: right after a change the watch is about to tell.
+  if (options_.leader_reread_ms == 0 || now < next_leader_reread_ms_ ||
+      now - not_streaming_since_ms_ < options_.leader_reread_ms) {
+    return;
+  }
+  next_leader_reread_ms_ = now + options_.leader_reread_ms;
+  StatusOr<std::optional<coord::LeaderInfo>> current = election_->GetLeader();
+  if (!current.ok()) return;  // etcd unreachable: the watch and the lease keeper will tell
+  const std::optional<coord::LeaderInfo>& got = current.value();
+  const bool same =
+      got.has_value() == leader_.has_value() && (!got.has_value() || got->epoch == leader_->epoch);
+  if (same) return;
+  spdlog::warn("node {}: etcd names {} but the leader watch did not say so; acting on it",
+               options_.node_id,
+               got.has_value() ? got->node_id + " (epoch " + std::to_string(got->epoch) + ")"
+                               : std::string("no leader"));
+  OnLeaderChanged(got, now);
+}
+
 void NodeController::CheckFault(uint64_t now) {
   if (machine_.state() == NodeState::kError || now < next_fault_check_ms_) return;
   next_fault_check_ms_ = now + 200;
@@ -269,6 +298,7 @@ void NodeController::CheckFault(uint64_t now) {
 }
 
 void NodeController::OnLeaderChanged(const std::optional<coord::LeaderInfo>& leader, uint64_t now) {
+  not_streaming_since_ms_ = 0;  // a new situation: give the stream (and the watch) time again
   if (!leader.has_value()) {
     const int64_t departed = leader_.has_value() ? leader_->epoch : departed_epoch_;
     leader_.reset();

@@ -50,6 +50,11 @@ struct NodeControllerOptions {
   uint32_t handover_timeout_ms = 2000;
   std::string client_address;  // published in the leader key and the member entry
   uint32_t tick_ms = 20;       // control loop period when nothing happens
+  // A follower that has not been streaming for this long re-reads the leader key, then again at
+  // this interval (0: never), in case its
+  // watch went quiet on a dead connection (gRPC keepalives take ~13 s to notice one).
+  uint32_t leader_reread_ms = 1000;
+  bool watch_leader = true;  // false only in tests: the re-read alone must find the leader
 };
 
 struct HandoverResult {
@@ -99,6 +104,8 @@ class NodeController {
   void Transition(NodeState state, const std::string& sub, const std::string& reason);
   // ERROR on an unrecoverable local fault: step down, give the leader key up, never campaign.
   void CheckFault(uint64_t now);
+  // While following without a stream: re-read the leader key (bounded rate) and act if it differs.
+  void RereadLeader(uint64_t now);
 
   const NodeControllerOptions options_;
   NodeRuntime* const runtime_;
@@ -129,6 +136,8 @@ class NodeController {
   std::string hint_target_;                  // handover hint for departed_epoch_
   bool hint_read_ = false;
   uint64_t next_plan_ms_ = 0;
+  uint64_t next_leader_reread_ms_ = 0;
+  uint64_t not_streaming_since_ms_ = 0;  // 0: streaming
   uint64_t next_lease_try_ms_ = 0;
   uint64_t last_ready_ms_ = 0;
   uint64_t next_fault_check_ms_ = 0;

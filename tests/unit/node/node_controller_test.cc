@@ -178,6 +178,36 @@ TEST_F(NodeControllerEtcdTest, LoneNodeLeadsAndASecondFollowsIt) {
   EXPECT_TRUE(WaitFor([&] { return n2.Leadership().state.state == NodeState::kLeader; }, 2000));
 }
 
+// A follower whose leader watch went quiet (here: none at all) still finds the leader, and
+// its departure, by re-reading the key while it is not streaming. Without the re-read it never
+// would: the chaos campaign saw standbys stuck for 11 s on a silent watch connection.
+TEST_F(NodeControllerEtcdTest, FollowerWithoutAWorkingWatchFindsTheLeaderByRereading) {
+  FakeRuntime r1, r2, r3;
+  NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
+  ASSERT_TRUE(n1.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r1.Get(&FakeRuntime::leader_epoch) > 0; }, 5000));
+  const uint64_t epoch = r1.Get(&FakeRuntime::leader_epoch);
+
+  NodeControllerOptions blind = Options(etcd_->endpoints(), "n3");
+  blind.watch_leader = false;
+  blind.leader_reread_ms = 0;
+  NodeController n3(blind, &r3);
+  ASSERT_TRUE(n3.Start().ok());
+
+  NodeControllerOptions rereading = Options(etcd_->endpoints(), "n2");
+  rereading.watch_leader = false;
+  rereading.leader_reread_ms = 200;
+  NodeController n2(rereading, &r2);
+  ASSERT_TRUE(n2.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::followed_epoch) == epoch; }, 3000));
+  EXPECT_EQ(r2.Get(&FakeRuntime::followed_address), "127.0.0.1:11");
+  EXPECT_EQ(r3.Get(&FakeRuntime::followed_epoch), 0u);  // no watch, no re-read: never learns
+
+  n3.Stop(false);
+  n1.Stop(/*handover=*/false);  // resigns: the key goes at once
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::leader_epoch) > epoch; }, 8000));
+}
+
 TEST_F(NodeControllerEtcdTest, LeaderWithAnUnrecoverableFaultStepsDownAndNeverLeadsAgain) {
   FakeRuntime r1, r2;
   NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
