@@ -3,7 +3,8 @@
 # bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
 #   bench/snapshot.sh [BUILD_DIR]
 #   env: SNAP_OBJECTS (default 1000000), WAL_TAIL_KEYS (puts after the snapshot, 2 entries each;
-#        default 50000), BENCH_SECONDS (per latency run, default 6)
+#        default 50000), BENCH_SECONDS (per latency run, default 6), SNAP_MASTER_FLAGS (extra
+#        tandem-master flags for rows 2-3, e.g. "--snapshot-priority low")
 # Rows:
 #  1. library: snapshot write / load of SNAP_OBJECTS objects and a cold start from that snapshot
 #     plus a 100 k-entry WAL tail (tests/unit/snapshot/snapshot_timing, no network).
@@ -49,7 +50,7 @@ rm -rf "$WORK/lib"
 
 # ---- 2. tandem-master: load, snapshot, WAL tail, kill -9, recovery ----
 gp="$(free_port)"; hp="$(free_port)"
-start node "$gp" "$hp" --snapshot-interval-s 0
+start node "$gp" "$hp" --snapshot-interval-s 0 ${SNAP_MASTER_FLAGS:-}
 echo "snapshot bench: loading $OBJECTS objects..." >&2
 t0="$(now)"
 "$BENCH" --master "127.0.0.1:$gp" --op load --keys "$OBJECTS" --batch 512 --threads 2 \
@@ -73,7 +74,7 @@ tail_entries=$(( applied - snap_seq ))
 wal_bytes="$(grep -o '"wal":{[^}]*' <<<"$status" | grep -o '"bytes":[0-9]*' | cut -d: -f2)"
 kill -KILL "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 t0="$(now)"
-start node "$gp" "$hp" --snapshot-interval-s 0
+start node "$gp" "$hp" --snapshot-interval-s 0 ${SNAP_MASTER_FLAGS:-}
 ready_s="$(printf '%.2f' "$(echo "$(now) - $t0" | bc)")"
 status="$(curl -s --max-time 5 "127.0.0.1:$hp/status")"
 recovery_s="$(printf '%.2f' "$(grep -o '"recovery":{[^}]*' <<<"$status" | json_field seconds)")"

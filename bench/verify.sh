@@ -6,8 +6,8 @@
 # primary (4 threads, BENCH_SECONDS, default 6) without verification, and with whole passes run
 # back to back on the standby the whole time (the worst case; the default rate is 10 % of the
 # shards every 30 s, i.e. a whole pass every 5 minutes). Last, that default rate itself: gets
-# with a standby verifying at it and with one that does not, alternated three times.
-#   bench/verify.sh [BUILD_DIR]      env: VERIFY_OBJECTS, BENCH_SECONDS, BENCH_RATE_SECONDS
+# with a standby verifying at it and with one that does not, alternated (3 rounds).
+#   bench/verify.sh [BUILD_DIR]   env: VERIFY_OBJECTS, BENCH_SECONDS, BENCH_RATE_SECONDS, BENCH_RATE_ROUNDS
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -115,7 +115,7 @@ rate_run() {
 }
 rows=""
 off_sum=0; on_sum=0
-for round in 1 2 3; do
+for round in $(seq "${BENCH_RATE_ROUNDS:-3}"); do
   for mode in off on; do
     if [ "$mode" = off ]; then
       restart_standby "s-$mode-$round" --verify-interval-s 0
