@@ -9,7 +9,6 @@
 #include <chrono>
 
 namespace tandem::testing {
-namespace {
 
 sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
@@ -18,8 +17,6 @@ sockaddr_in Loopback(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return addr;
 }
-
-}  // namespace
 
 // ---- TcpProxy ----
 

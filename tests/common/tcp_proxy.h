@@ -3,6 +3,8 @@
 // open (a partition: the peer sees silence, not a reset); DropAll() closes them (a reset).
 #pragma once
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -10,6 +12,9 @@
 #include <vector>
 
 namespace tandem::testing {
+
+// 127.0.0.1:port as a socket address.
+sockaddr_in Loopback(int port);
 
 class TcpProxy {
  public:

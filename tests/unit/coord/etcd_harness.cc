@@ -22,13 +22,7 @@ namespace tandem::coord::testing {
 
 namespace {
 
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
+using tandem::testing::Loopback;  // tests/common/tcp_proxy.h
 
 // waitpid with a bound; true if the child was reaped.
 bool ReapWithin(pid_t pid, int timeout_ms) {

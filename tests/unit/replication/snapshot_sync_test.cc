@@ -13,6 +13,7 @@
 #include <string>
 
 #include "harness.h"
+#include "scratch_dir.h"
 #include "server/snapshot_image_source.h"
 #include "snapshot/local_dir_store.h"
 
@@ -25,22 +26,7 @@ using ::testing::HasSubstr;
 // enough that a burst of writes pushes it out.
 constexpr oplog::LogBufferOptions kWindow{.max_bytes = 1 << 30, .max_entries = 300};
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = "/tmp/tandem-snapshot-sync-XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    path_ = made != nullptr ? made : "";
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using tandem::testing::ScratchDir;
 
 class SnapshotSyncTest : public ::testing::Test {
  protected:

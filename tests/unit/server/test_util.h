@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "scratch_dir.h"
 #include "server/clock.h"
 
 namespace tandem::server::testing {
@@ -22,22 +23,6 @@ class ManualClock : public Clock {
   std::atomic<uint64_t> now_ms_;
 };
 
-// A fresh directory under /tmp, removed with everything in it at destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = "/tmp/tandem-server-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    path_ = made != nullptr ? made : "";
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using tandem::testing::ScratchDir;  // tests/common/scratch_dir.h
 
 }  // namespace tandem::server::testing
