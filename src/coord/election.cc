@@ -97,7 +97,7 @@ StatusOr<std::unique_ptr<WatchHandle>> LeaderElection::WatchLeader(LeaderCallbac
   WatchOptions options;
   options.key = key_;
   options.initial_snapshot = true;
-  return client_->Watch(options, [callback = std::move(callback)](const WatchBatch& batch) {
+  return client_->Watch(options, [this, callback = std::move(callback)](const WatchBatch& batch) {
     // A snapshot is the state itself; events are reported one by one, in order.
     if (batch.snapshot) {
       if (batch.events.empty()) {
@@ -109,6 +109,11 @@ StatusOr<std::unique_ptr<WatchHandle>> LeaderElection::WatchLeader(LeaderCallbac
     }
     for (const WatchEvent& event : batch.events) {
       if (event.type == WatchEvent::Type::kDelete) {
+        // A deletion older than the key we created is a predecessor's: a watch that resumed after
+        // an etcd stall delivers it late, and taking it for ours would end our term (and leave our
+        // key, kept alive by our lease, naming a node that no longer leads).
+        const int64_t ours = epoch_.load();
+        if (ours != 0 && event.kv.mod_revision < ours) continue;
         callback(std::nullopt);
       } else {
         callback(ParseLeader(event.kv));

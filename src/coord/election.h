@@ -12,7 +12,8 @@
 // the revoked lease as lost.
 //
 // WatchLeader() reports the current leader (or none) first, then every change, on the watch's
-// thread. Thread-safe. The EtcdClient must outlive the election and its watch handles.
+// thread; while we lead, deletions older than our key (a resumed watch's backlog) are skipped.
+// Thread-safe. The EtcdClient must outlive the election, and the election its watch handles.
 #pragma once
 
 #include <atomic>

@@ -329,6 +329,19 @@ void NodeController::OnLeaderChanged(const std::optional<coord::LeaderInfo>& lea
       (void)etcd_->LeaseRevoke(leader->lease);
       return;
     }
+    // Our key on our live lease, but we stepped down (we were told it was gone): while it exists
+    // nobody else campaigns, and following ourselves serves nobody. Delete it; the watch then
+    // reports no leader and the election runs again.
+    spdlog::warn(
+        "node {}: the leader key still names us (epoch {}) though we stepped down; deleting it "
+        "so the election can run again",
+        options_.node_id, leader->epoch);
+    StatusOr<bool> deleted = etcd_->DeleteIfCreateRevision(election_->leader_key(), leader->epoch);
+    if (!deleted.ok()) {
+      spdlog::warn("node {}: deleting our stale leader key failed: {}", options_.node_id,
+                   deleted.status().message());
+    }
+    return;
   }
   leader_ = leader;
   leader_absent_since_ = 0;

@@ -208,6 +208,40 @@ TEST_F(NodeControllerEtcdTest, FollowerWithoutAWorkingWatchFindsTheLeaderByRerea
   ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::leader_epoch) > epoch; }, 8000));
 }
 
+// A node that stepped down (a resumed watch once delivered an old deletion late, and it took
+// that for its own key's) can find the leader key still naming it, on its own live lease. The
+// chaos campaign saw the cluster then stay leaderless: the node followed itself and the others
+// followed it. The node now deletes that key so the election runs again.
+TEST_F(NodeControllerEtcdTest, AFollowerNamedByTheLeaderKeyOnItsOwnLeaseDeletesIt) {
+  FakeRuntime r1, r2;
+  NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
+  ASSERT_TRUE(n1.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r1.Get(&FakeRuntime::leader_epoch) > 0; }, 5000));
+  const uint64_t epoch = r1.Get(&FakeRuntime::leader_epoch);
+  NodeController n2(Options(etcd_->endpoints(), "n2"), &r2);
+  ASSERT_TRUE(n2.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return r2.Get(&FakeRuntime::followed_epoch) == epoch; }, 5000));
+
+  // Rewrite the key (same create revision, so the same epoch) to name n2 on n2's member lease.
+  auto client = coord::testing::Connect(etcd_->endpoints());
+  auto member = client->Get(coord::MemberKey("nodetest", "n2"));
+  ASSERT_TRUE(member.ok() && member->has_value());
+  const int64_t n2_lease = member.value()->lease;
+  ASSERT_NE(n2_lease, 0);
+  const std::string value =
+      coord::LeaderElection::EncodeValue({"n2", "127.0.0.1:12", "127.0.0.1:12"});
+  ASSERT_TRUE(client->Put(coord::LeaderKey("nodetest"), value, n2_lease).ok());
+
+  // n1 steps down for "n2"; n2, not leading, deletes the key; a new election picks a leader.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return r1.Get(&FakeRuntime::leader_epoch) > epoch ||
+               r2.Get(&FakeRuntime::leader_epoch) > epoch;
+      },
+      8000))
+      << "no leader after the key named a node that does not lead";
+}
+
 TEST_F(NodeControllerEtcdTest, LeaderWithAnUnrecoverableFaultStepsDownAndNeverLeadsAgain) {
   FakeRuntime r1, r2;
   NodeController n1(Options(etcd_->endpoints(), "n1"), &r1);
