@@ -7,9 +7,8 @@
 
 namespace tandem::replication {
 
-AckWaiter::AckWaiter(const AckWaiterOptions& options, Clock steady_clock,
-                     std::function<void(uint64_t)> on_wait)
-    : options_(options), clock_(std::move(steady_clock)), on_wait_(std::move(on_wait)) {}
+AckWaiter::AckWaiter(const AckWaiterOptions& options, Clock steady_clock)
+    : options_(options), clock_(std::move(steady_clock)) {}
 
 AckWaiter::~AckWaiter() { Shutdown(); }
 
@@ -38,7 +37,6 @@ void AckWaiter::WaitForAcks(uint64_t seq, Done done) {
   by_seq_.emplace(seq, id);
   lock.unlock();
   if (was_empty) cv_.notify_one();  // the timer sleeps without a deadline while idle
-  if (on_wait_) on_wait_(seq);
 }
 
 void AckWaiter::OnAck(const std::string& standby_id, uint64_t acked_seq) {

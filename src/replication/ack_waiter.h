@@ -50,11 +50,9 @@ class AckWaiter {
  public:
   using Done = std::function<void(Status)>;
 
-  // `steady_clock`: monotonic milliseconds. `on_wait` (optional) is called, without locks, with
-  // the seq of every new waiter: the primary uses it to send that entry at once instead of
-  // letting it linger for a fuller batch.
-  AckWaiter(const AckWaiterOptions& options, Clock steady_clock,
-            std::function<void(uint64_t seq)> on_wait = nullptr);
+  // `steady_clock`: monotonic milliseconds. (No hook hurries the primary's sender: it sends as
+  // soon as the standby acked the previous batch, see primary.h.)
+  AckWaiter(const AckWaiterOptions& options, Clock steady_clock);
   ~AckWaiter();  // Shutdown()
   AckWaiter(const AckWaiter&) = delete;
   AckWaiter& operator=(const AckWaiter&) = delete;
@@ -94,7 +92,6 @@ class AckWaiter {
 
   const AckWaiterOptions options_;
   const Clock clock_;
-  const std::function<void(uint64_t)> on_wait_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // wakes the timer thread

@@ -65,10 +65,10 @@ class StandbyFollower::Impl {
   // Empties the store (and the log window and history that describe it).
   void ResetStore();
   // Applies a batch; returns why an entry was refused (after logging and counting), or "".
-  std::string ApplyBatch(const tandem::v1::EntryBatch& batch);
+  std::string ApplyBatch(tandem::v1::EntryBatch& batch);
   std::string CheckEntry(const tandem::v1::OpLogEntry& entry) const;
   std::string Refuse(uint64_t seq, const std::string& reason, bool needs_full_sync);
-  void Record(const tandem::v1::OpLogEntry& entry);
+  void Record(tandem::v1::OpLogEntry&& entry);
   bool Ack(Stream* stream);
 
   FollowerOptions options_;  // primary_address guarded by mu_

@@ -112,7 +112,7 @@ void StandbyFollower::Impl::Follow(Stream* stream, bool full, Outcome* outcome, 
       *why = "protocol: expected EntryBatch";
       return;
     }
-    *why = ApplyBatch(msg.batch());
+    *why = ApplyBatch(*msg.mutable_batch());
     if (!why->empty()) {
       *outcome = Outcome::kResync;
       return;
@@ -274,8 +274,8 @@ std::string StandbyFollower::Impl::LoadImage(Stream* stream,
 
 // ---- Batches ----
 
-std::string StandbyFollower::Impl::ApplyBatch(const tandem::v1::EntryBatch& batch) {
-  for (const tandem::v1::OpLogEntry& entry : batch.entries()) {
+std::string StandbyFollower::Impl::ApplyBatch(tandem::v1::EntryBatch& batch) {
+  for (tandem::v1::OpLogEntry& entry : *batch.mutable_entries()) {
     const std::string reason = CheckEntry(entry);
     if (!reason.empty()) return Refuse(entry.sequence_id(), reason, /*needs_full_sync=*/false);
     const tandem::Status applied = store_->Apply(entry);
@@ -283,7 +283,7 @@ std::string StandbyFollower::Impl::ApplyBatch(const tandem::v1::EntryBatch& batc
       // Verified, in order, and still contradicting our state: only an image repairs that.
       return Refuse(entry.sequence_id(), "apply failed: " + applied.ToString(), true);
     }
-    Record(entry);
+    Record(std::move(entry));  // the last use: the window takes it over
   }
   refused_in_a_row_ = 0;
   std::lock_guard<std::mutex> lock(mu_);
@@ -329,16 +329,16 @@ std::string StandbyFollower::Impl::Refuse(uint64_t seq, const std::string& reaso
   return "refused entry seq " + std::to_string(seq) + ": " + reason;
 }
 
-void StandbyFollower::Impl::Record(const tandem::v1::OpLogEntry& entry) {
+void StandbyFollower::Impl::Record(tandem::v1::OpLogEntry&& entry) {
   if (entry.epoch() != last_epoch_ || history_->newest_epoch() == 0) {
     tandem::Status begun = history_->Begin(entry.epoch(), entry.sequence_id());
     if (!begun.ok()) spdlog::warn("replication: epoch history: {}", begun.ToString());
   }
   last_epoch_ = entry.epoch();
   last_timestamp_ms_ = entry.timestamp_ms();
-  if (log_ != nullptr && !log_->Append(entry).ok()) {
+  if (log_ != nullptr && !log_->Append(std::move(entry)).ok()) {
     log_->Clear();  // the window must stay contiguous with the store; restart it here
-    log_->Append(entry);
+    (void)log_->Append(std::move(entry));  // a refused append left the entry untouched
   }
 }
 

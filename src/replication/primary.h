@@ -13,13 +13,15 @@
 // on the same stream. Each stream has one sender thread that sleeps until NotifyAppended (or a
 // timer) wakes it, and keeps at most one write in flight.
 //
-// Batching: a stream that sent no entries for batch_timeout_ms sends a new entry at once (low
-// latency for sparse writes); otherwise entries accumulate until batch_size of them are pending,
-// batch_timeout_ms passed since the last batch, or Flush() is called (sync-mode writers are
-// waiting; AckWaiter's on_wait hook). Per-message cost dominates on this box (STACK.md): under
-// load a standby gets one message per batch_size entries or per batch_timeout_ms, not one per
-// write. An idle stream sends an empty batch every heartbeat_ms so the standby can measure lag
-// and notice a dead primary.
+// Batching is clocked by the standby's acks (group commit): a batch goes out when batch_size
+// entries are pending, or when the standby acknowledged everything sent so far and
+// batch_min_gap_ms passed since the previous batch, or at the latest batch_timeout_ms after it.
+// So a lone write goes out at once, and under load batches grow to what arrives during one round
+// trip instead of one message per write; per-message cost dominates on this box (STACK.md).
+// Sync mode uses no gap (its writers wait for the ack anyway); async uses a small one (2 ms), which
+// bounds the standby to ~500 messages a second while keeping its lag to a few ms. Flush() sends
+// what is pending at once. An idle stream sends an empty batch every heartbeat_ms so the standby
+// can measure lag and notice a dead primary.
 //
 // OpLog truncation (issue 5): MinNeededSeq() is the lowest seq a connected standby still needs
 // (its acked seq + 1; during a full sync, what its image is followed by); the node truncates its
@@ -60,6 +62,7 @@ struct PrimaryOptions {
   std::string node_id;
   uint32_t batch_size = 100;                  // replication_batch_size
   uint32_t batch_timeout_ms = 10;             // replication_batch_timeout_ms
+  uint32_t batch_min_gap_ms = 0;              // replication_batch_min_gap_ms (async: 2)
   uint32_t heartbeat_ms = 200;                // replication_heartbeat_ms
   uint32_t image_chunk_objects = 4096;        // replication_image_chunk_objects
   uint64_t verify_seq_diff_threshold = 1000;  // verify_seq_diff_threshold (Verify RPC)

@@ -169,6 +169,11 @@ class PrimaryStream final
   bool stop_requested_ = false;
   grpc::Status stop_status_;
   bool flush_ = false;
+  // Ack clock: the next batch goes out once the standby acknowledged the last one (or it fills,
+  // or batch_timeout_ms passed), so batches grow with the load instead of with a fixed linger.
+  uint64_t sent_seq_ = 0;          // highest seq written to this stream
+  uint64_t acked_seq_ = 0;         // highest seq the standby acknowledged on it
+  bool sender_wants_ack_ = false;  // the sender sleeps until acked_seq_ >= sent_seq_
 
   tandem::v1::SyncRequest in_;
   tandem::v1::SyncResponse out_;  // owned until OnWriteDone

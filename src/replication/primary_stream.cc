@@ -42,12 +42,19 @@ void PrimaryStream::OnReadDone(bool ok) {
     if (in_.has_hello() && !have_hello_) {
       hello_ = in_.hello();
       have_hello_ = true;
+      cv_.notify_all();
     } else if (in_.has_ack() && admitted_) {
       standby_id = standby_id_;
+      acked_seq_ = in_.ack().applied_seq();
+      // Only the ack the sender sleeps on wakes it: one wakeup per batch, not per message.
+      if (sender_wants_ack_ && acked_seq_ >= sent_seq_) {
+        sender_wants_ack_ = false;
+        cv_.notify_all();
+      }
     } else if (!in_.has_ack()) {
       bad_request_ = true;  // a second hello, or an empty message
+      cv_.notify_all();
     }
-    cv_.notify_all();
   }
   if (!standby_id.empty()) primary_->OnAck(standby_id, id_, in_.ack().applied_seq());
   StartRead(&in_);
@@ -79,7 +86,8 @@ void PrimaryStream::RequestStop(const grpc::Status& status) {
 void PrimaryStream::Wake(bool flush) {
   std::lock_guard<std::mutex> lock(mu_);
   if (flush) flush_ = true;
-  cv_.notify_all();
+  // With a write in flight the sender cannot send anyway; OnWriteDone wakes it.
+  if (!write_in_flight_) cv_.notify_all();
 }
 
 // ---- Sender thread ----
@@ -273,6 +281,12 @@ grpc::Status PrimaryStream::StreamLog(uint64_t after_seq, uint64_t hold) {
   oplog::LogBuffer* log = primary_->log();
   uint64_t last_send_ms = SteadyMs();
   uint64_t last_data_ms = 0;  // a first entry goes out at once
+  {
+    // The standby holds after_seq already (its hello, or the image it was just sent).
+    std::lock_guard<std::mutex> lock(mu_);
+    sent_seq_ = after_seq;
+    acked_seq_ = std::max(acked_seq_, after_seq);
+  }
   while (true) {
     if (WaitForWork(after_seq, last_data_ms, last_send_ms) == Next::kStop) break;
     auto entries = log->EntriesSince(after_seq, options.batch_size);
@@ -303,6 +317,10 @@ grpc::Status PrimaryStream::StreamLog(uint64_t after_seq, uint64_t hold) {
       log->Release(hold);
       hold = count < options.batch_size ? 0 : log->Hold(after_seq + 1);
     }
+    if (count != 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      sent_seq_ = after_seq;
+    }
     if (!Write(std::move(msg))) break;
     last_send_ms = SteadyMs();
   }
@@ -322,19 +340,26 @@ PrimaryStream::Next PrimaryStream::WaitForWork(uint64_t after_seq, uint64_t last
       const uint64_t last = primary_->log()->last_seq();
       const uint64_t pending = last > after_seq ? last - after_seq : 0;
       const uint64_t since_data = now - last_data_ms;
+      const bool all_acked = acked_seq_ >= sent_seq_;
+      const bool ack_clock_open = all_acked && since_data >= options.batch_min_gap_ms;
       if (pending >= options.batch_size) return Next::kSend;
-      if (pending > 0 && (flush_ || since_data >= options.batch_timeout_ms)) {
+      if (pending > 0 && (flush_ || ack_clock_open || since_data >= options.batch_timeout_ms)) {
         flush_ = false;
         return Next::kSend;
       }
       const uint64_t since_send = now - last_send_ms;
       if (since_send >= options.heartbeat_ms) return Next::kSend;
       wait_ms = options.heartbeat_ms - since_send;
-      if (pending > 0) wait_ms = std::min<uint64_t>(wait_ms, options.batch_timeout_ms - since_data);
-      // Idle: wake on the next entry. Lingering: only once a full batch is pending.
+      if (pending > 0) {
+        const uint64_t until = all_acked ? options.batch_min_gap_ms : options.batch_timeout_ms;
+        wait_ms = std::min<uint64_t>(wait_ms, until - since_data);
+      }
+      // Idle: wake on the next entry. Waiting for the ack: on the ack, or once a batch is full.
+      sender_wants_ack_ = pending > 0 && !all_acked;
       primary_->RequestWake(pending == 0 ? after_seq + 1 : after_seq + options.batch_size);
     }
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
+    sender_wants_ack_ = false;
   }
 }
 

@@ -59,6 +59,9 @@ void AddFlags(CLI::App& app, MasterConfig& c) {
                  "most entries per replication message");
   app.add_option("--replication-batch-timeout-ms", c.replication_batch_timeout_ms,
                  "longest an entry lingers for a fuller batch");
+  app.add_option("--replication-batch-min-gap-ms", c.replication_batch_min_gap_ms,
+                 "async mode: once the standby acked the last batch, the next one waits at "
+                 "least this long (sync mode: 0, the acks alone pace the batches)");
   app.add_option("--etcd-endpoints", c.etcd_endpoints,
                  "etcd host:port list (comma-separated): etcd elects the leader; no --role")
       ->delimiter(',');
@@ -211,6 +214,12 @@ std::string ValidateReplicationConfig(const MasterConfig& c) {
   if (c.replication_timeout_ms == 0) return "invalid --replication-timeout-ms 0: must be > 0";
   if (c.replication_batch_size == 0 || c.replication_batch_size > 10000) {
     return "invalid --replication-batch-size: must be in [1, 10000]";
+  }
+  if (c.replication_batch_min_gap_ms > c.replication_batch_timeout_ms) {
+    return "invalid --replication-batch-min-gap-ms " +
+           std::to_string(c.replication_batch_min_gap_ms) +
+           ": must not exceed --replication-batch-timeout-ms " +
+           std::to_string(c.replication_batch_timeout_ms);
   }
   return "";
 }

@@ -45,6 +45,7 @@ struct MasterConfig {
   std::string sync_fallback = "fail";  // fail | degrade
   uint32_t replication_batch_size = 100;
   uint64_t replication_batch_timeout_ms = 10;
+  uint64_t replication_batch_min_gap_ms = 2;
   // Leadership by etcd (issue 4): with endpoints, etcd elects the leader and --role is not given.
   std::vector<std::string> etcd_endpoints;  // --etcd-endpoints A,B,C (host:port)
   uint64_t lease_ttl_ms = 3000;             // leader/member lease; etcd's minimum is 2000

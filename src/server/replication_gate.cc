@@ -15,6 +15,9 @@ replication::PrimaryOptions ToPrimaryOptions(const MasterConfig& c) {
   options.node_id = c.node_id;
   options.batch_size = c.replication_batch_size;
   options.batch_timeout_ms = static_cast<uint32_t>(c.replication_batch_timeout_ms);
+  // A sync write waits for the ack anyway: the acks alone pace the batches (group commit).
+  options.batch_min_gap_ms =
+      c.replication == "sync" ? 0 : static_cast<uint32_t>(c.replication_batch_min_gap_ms);
   options.verify_seq_diff_threshold = c.verify_seq_diff_threshold;
   options.verify_max_repairs = c.verify_max_repairs;
   return options;
@@ -50,10 +53,8 @@ ReplicationGate::ReplicationGate(const MasterConfig& config, meta::MetaStore* st
   replication::ReplicationPrimary* primary = primary_.get();
   sequencer_->SetAppendListener([primary](uint64_t seq) { primary->NotifyAppended(seq); });
   if (sync_mode_) {
-    // A waiting writer flushes the pending batch at once instead of letting it linger.
     acks_ = std::make_unique<replication::AckWaiter>(ToAckWaiterOptions(config),
-                                                     replication::SteadyClockMs,
-                                                     [primary](uint64_t) { primary->Flush(); });
+                                                     replication::SteadyClockMs);
     replication::AckWaiter* acks = acks_.get();
     primary_->SetAckListener(
         [acks](const std::string& standby, uint64_t seq) { acks->OnAck(standby, seq); });

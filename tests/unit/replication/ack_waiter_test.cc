@@ -129,17 +129,6 @@ TEST_F(AckWaiterTest, FailAllUsesTheGivenStatus) {
   EXPECT_EQ(w.status->code(), ErrorCode::kNotLeader);
 }
 
-TEST_F(AckWaiterTest, OnWaitHookSeesEveryBlockingWait) {
-  std::vector<uint64_t> seen;
-  Outcome a, b;  // outlive the waiter, which fails pending ones on exit
-  AckWaiter waiter(
-      {}, [this] { return now_.load(); }, [&](uint64_t seq) { seen.push_back(seq); });
-  waiter.OnAck("s1", 5);
-  waiter.WaitForAcks(5, a.Callback());  // already acknowledged: no need to hurry anything
-  waiter.WaitForAcks(6, b.Callback());
-  EXPECT_EQ(seen, std::vector<uint64_t>{6});
-}
-
 TEST(AckWaiterTimerTest, TimerThreadExpiresWaitersOnTheRealClock) {
   AckWaiter waiter({.replication_timeout_ms = 50}, SteadyClockMs);
   waiter.StartTimer();

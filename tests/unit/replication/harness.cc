@@ -6,15 +6,24 @@
 
 namespace tandem::replication::testing {
 
-PrimaryNode::PrimaryNode(uint64_t epoch, oplog::LogBufferOptions log_options, std::string node_id)
+namespace {
+
+PrimaryOptions TestPrimaryOptions(const std::string& node_id,
+                                  const std::function<void(PrimaryOptions&)>& tune) {
+  PrimaryOptions options{
+      .cluster_id = kCluster, .node_id = node_id, .heartbeat_ms = 50, .image_chunk_objects = 64};
+  if (tune) tune(options);
+  return options;
+}
+
+}  // namespace
+
+PrimaryNode::PrimaryNode(uint64_t epoch, oplog::LogBufferOptions log_options, std::string node_id,
+                         const std::function<void(PrimaryOptions&)>& tune)
     : log(log_options),
       sequencer(&log, epoch, 1),
       store(meta::Options{}, &sequencer),
-      primary({.cluster_id = kCluster,
-               .node_id = node_id,
-               .heartbeat_ms = 50,
-               .image_chunk_objects = 64},
-              &log, &store, &history) {
+      primary(TestPrimaryOptions(node_id, tune), &log, &store, &history) {
   EXPECT_TRUE(history.Begin(epoch, 1).ok());
   sequencer.SetAppendListener([this](uint64_t seq) { primary.NotifyAppended(seq); });
   primary.SetServing(true, epoch);

@@ -23,7 +23,8 @@ inline constexpr char kCluster[] = "test-cluster";
 struct PrimaryNode {
   // A node serving as primary in `epoch` from seq 1, window bounded by `log_options`.
   explicit PrimaryNode(uint64_t epoch = 1, oplog::LogBufferOptions log_options = {},
-                       std::string node_id = "p1");
+                       std::string node_id = "p1",
+                       const std::function<void(PrimaryOptions&)>& tune = nullptr);
   ~PrimaryNode();
 
   oplog::LogBuffer log;

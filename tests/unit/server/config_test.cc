@@ -164,6 +164,19 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   EXPECT_EQ(low.config->snapshot_priority, "low");
 }
 
+TEST(ConfigTest, ReplicationBatchMinGapIsBoundedByTheBatchTimeout) {
+  const ConfigParseResult defaults = Parse({});
+  ASSERT_TRUE(defaults.config.has_value()) << defaults.message;
+  EXPECT_EQ(defaults.config->replication_batch_min_gap_ms, 2u);
+  const ConfigParseResult set = Parse({"--replication-batch-min-gap-ms", "10"});
+  ASSERT_TRUE(set.config.has_value()) << set.message;
+  EXPECT_EQ(set.config->replication_batch_min_gap_ms, 10u);
+  ExpectConfigError(Parse({"--replication-batch-min-gap-ms", "11"}),
+                    "--replication-batch-min-gap-ms 11: must not exceed");
+  ExpectConfigError(Parse({"--replication-batch-min-gap-ms", "-1"}),
+                    "--replication-batch-min-gap-ms");
+}
+
 TEST(ConfigTest, YamlValuesAreValidatedToo) {
   ConfigFile file("eviction_ratio: 2\n");
   ExpectConfigError(Parse({"--config", file.path()}), "--eviction-ratio");
