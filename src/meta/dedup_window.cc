@@ -10,25 +10,27 @@ namespace tandem::meta {
 DedupWindow::DedupWindow(uint64_t capacity)
     : capacity_(capacity), per_shard_((capacity + kShards - 1) / kShards) {}
 
-DedupWindow::Shard& DedupWindow::ShardFor(std::string_view request_id) const {
-  return shards_[XXH64(request_id.data(), request_id.size(), 0) % kShards];
+DedupWindow::HashedId DedupWindow::Hashed(std::string_view request_id) {
+  return {request_id, XXH64(request_id.data(), request_id.size(), 0)};
 }
+
+size_t DedupWindow::IdHash::operator()(const std::string& id) const { return (*this)(Hashed(id)); }
 
 std::optional<AppliedRequest> DedupWindow::Find(std::string_view request_id) const {
   if (capacity_ == 0 || request_id.empty()) return std::nullopt;
-  Shard& shard = ShardFor(request_id);
+  const HashedId key = Hashed(request_id);
+  Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  // absl's string_view may not be std::string_view on this platform.
-  auto it = shard.by_id.find(absl::string_view(request_id.data(), request_id.size()));
+  auto it = shard.by_id.find(key);
   if (it == shard.by_id.end()) return std::nullopt;
   return it->second;
 }
 
 void DedupWindow::EraseFromSeq(Shard& shard, uint64_t seq, const std::string* id) {
   auto it = std::lower_bound(shard.by_seq.begin(), shard.by_seq.end(), seq,
-                             [](const auto& entry, uint64_t s) { return entry.first < s; });
-  while (it != shard.by_seq.end() && it->first == seq) {
-    if (it->second == id) {
+                             [](const SeqRef& entry, uint64_t s) { return entry.seq < s; });
+  while (it != shard.by_seq.end() && it->seq == seq) {
+    if (it->id == id) {
       shard.by_seq.erase(it);
       return;
     }
@@ -38,22 +40,26 @@ void DedupWindow::EraseFromSeq(Shard& shard, uint64_t seq, const std::string* id
 
 void DedupWindow::Record(std::string_view request_id, AppliedRequest applied) {
   if (capacity_ == 0 || request_id.empty()) return;
-  Shard& shard = ShardFor(request_id);
+  const HashedId key = Hashed(request_id);
+  Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto [it, inserted] = shard.by_id.try_emplace(std::string(request_id), applied);
-  if (!inserted) {
+  auto it = shard.by_id.find(key);
+  if (it == shard.by_id.end()) {
+    it = shard.by_id.lazy_emplace(
+        key, [&](const auto& construct) { construct(std::string(request_id), applied); });
+  } else {
     if (it->second.seq >= applied.seq) return;  // replay, or an older duplicate
     EraseFromSeq(shard, it->second.seq, &it->first);
     it->second = applied;
   }
   // Usually the newest seq: append; concurrent applies may arrive slightly out of order.
   auto pos = shard.by_seq.end();
-  while (pos != shard.by_seq.begin() && std::prev(pos)->first > applied.seq) --pos;
-  shard.by_seq.insert(pos, {applied.seq, &it->first});
+  while (pos != shard.by_seq.begin() && std::prev(pos)->seq > applied.seq) --pos;
+  shard.by_seq.insert(pos, SeqRef{applied.seq, &it->first, key.hash});
   while (shard.by_seq.size() > per_shard_) {
-    const std::string* oldest = shard.by_seq.front().second;
+    const SeqRef oldest = shard.by_seq.front();
     shard.by_seq.pop_front();
-    shard.by_id.erase(shard.by_id.find(*oldest));
+    shard.by_id.erase(shard.by_id.find(HashedId{*oldest.id, oldest.hash}));
   }
 }
 

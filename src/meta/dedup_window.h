@@ -65,12 +65,36 @@ class DedupWindow {
   static uint64_t RecordDigest(std::string_view request_id, const AppliedRequest& applied);
 
  private:
+  // An id with its xxh64, computed once per call: it picks the shard and, mixed, is the map's
+  // hash (absl's own string hash cost as much as the rest of Record).
+  struct HashedId {
+    std::string_view id;
+    uint64_t hash;
+  };
+  struct IdHash {
+    using is_transparent = void;
+    // The shard already fixes hash % kShards: rotate those bits away from the map's low bits.
+    size_t operator()(const HashedId& key) const { return (key.hash >> 6) | (key.hash << 58); }
+    size_t operator()(const std::string& id) const;  // rehash only
+  };
+  struct IdEq {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+    bool operator()(const std::string& a, const HashedId& b) const { return a == b.id; }
+    bool operator()(const HashedId& a, const std::string& b) const { return a.id == b; }
+  };
+  struct SeqRef {
+    uint64_t seq;
+    const std::string* id;  // the key in by_id
+    uint64_t hash;          // its HashedId::hash
+  };
   struct Shard {
     mutable std::mutex mu;
-    absl::node_hash_map<std::string, AppliedRequest> by_id;      // node-based: keys stay put
-    std::deque<std::pair<uint64_t, const std::string*>> by_seq;  // ascending seq
+    absl::node_hash_map<std::string, AppliedRequest, IdHash, IdEq> by_id;  // node-based: keys stay
+    std::deque<SeqRef> by_seq;                                             // ascending seq
   };
-  Shard& ShardFor(std::string_view request_id) const;
+  static HashedId Hashed(std::string_view request_id);
+  Shard& ShardFor(const HashedId& key) const { return shards_[key.hash % kShards]; }
   void EraseFromSeq(Shard& shard, uint64_t seq, const std::string* id);
 
   const uint64_t capacity_;

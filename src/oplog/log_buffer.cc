@@ -16,6 +16,11 @@ uint64_t EntryCost(const tandem::v1::OpLogEntry& entry) {
 LogBuffer::LogBuffer(const LogBufferOptions& options) : options_(options) {}
 
 Status LogBuffer::Append(const tandem::v1::OpLogEntry& entry) {
+  tandem::v1::OpLogEntry copy(entry);  // allocates outside the lock
+  return Append(std::move(copy));
+}
+
+Status LogBuffer::Append(tandem::v1::OpLogEntry&& entry) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!entries_.empty() && entry.sequence_id() != entries_.back().sequence_id() + 1) {
     return Status(ErrorCode::kInternal, "oplog gap: append seq " +
@@ -23,9 +28,10 @@ Status LogBuffer::Append(const tandem::v1::OpLogEntry& entry) {
                                             std::to_string(entries_.back().sequence_id()));
   }
   bytes_ += EntryCost(entry);
-  entries_.push_back(entry);
-  EvictLocked();
-  if (observer_ != nullptr) observer_->OnAppend(entry);
+  entries_.push_back(std::move(entry));
+  const tandem::v1::OpLogEntry& stored = entries_.back();
+  EvictLocked();  // keeps the newest entry, so `stored` stays valid
+  if (observer_ != nullptr) observer_->OnAppend(stored);
   return Status::Ok();
 }
 

@@ -46,6 +46,8 @@ class LogBuffer {
   // Appends an entry whose sequence_id must be last_seq()+1 (or any value when empty).
   // Returns INTERNAL on a gap; the entry is not stored.
   Status Append(const tandem::v1::OpLogEntry& entry);
+  // The same, taking the entry over (it is left empty only when OK is returned).
+  Status Append(tandem::v1::OpLogEntry&& entry);
   // Entries with sequence_id > after_seq, at most `limit`. OUT_OF_WINDOW (returned as
   // kInvalidState) when entries after `after_seq` already fell out of the window.
   StatusOr<std::vector<tandem::v1::OpLogEntry>> EntriesSince(uint64_t after_seq,
