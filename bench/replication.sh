@@ -2,7 +2,7 @@
 # Replication overhead and lag: the same load against a standalone master, a primary with one
 # async standby, and a primary with one sync standby; prints a markdown table (and appends it to
 # bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
-#   bench/replication.sh [BUILD_DIR]   (env: BENCH_SECONDS per cell, default 4)
+#   bench/replication.sh [BUILD_DIR]   (env: BENCH_SECONDS per cell, default 4; BENCH_ROUNDS, 3)
 # Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 100 ms
 # while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put; for the async
 # standby also single-key put paced at half of the closed-loop peak (the lag target's load).
@@ -42,10 +42,17 @@ sample_lag() {
 }
 
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-rows=()
-# run_setup LABEL MODE: MODE is standalone | async | sync.
+ROUNDS="${BENCH_ROUNDS:-3}"
+# Cells: op, batch, client threads. Enough requests in flight to saturate the master (a closed
+# loop of 4 single-key requests measured the round trip, not the throughput: sync mode then
+# looked 2x slower only because each request waits longer).
+CELLS=("put 1 128" "mixed 1 128" "put 128 16")
+# One file of tandem-bench TSV lines (and of lag samples) per setup and cell, over all rounds.
+cell_file() { echo "$WORK/cell.$1.$2.$3.$4"; }  # MODE OP BATCH SUFFIX
+
+# run_setup MODE: MODE is standalone | async | sync; one pass over every cell.
 run_setup() {
-  local label="$1" mode="$2"
+  local mode="$1"
   local gp hp sgp shp
   gp="$(free_port)"; hp="$(free_port)"
   if [ "$mode" = standalone ]; then
@@ -55,33 +62,51 @@ run_setup() {
     sgp="$(free_port)"; shp="$(free_port)"
     start "$mode-s" "$sgp" "$shp" --role standby --primary "127.0.0.1:$gp"
   fi
-  for cell in "put 1" "mixed 1" "put 128"; do
+  for cell in "${CELLS[@]}"; do
     set -- $cell
-    local op="$1" batch="$2" sampler="" line
-    # Sampled in every setup (standalone too), so its CPU cost (a curl every 100 ms) is the
-    # same in every row; at 20 ms it had cost the replicated rows a visible share of 2 cores.
-    sample_lag "$hp" "$WORK/lag" & sampler=$!
-    line="$("$BENCH" --master "127.0.0.1:$gp" --op "$op" --batch "$batch" --threads 4 \
-      --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 --segments 4 --tsv)"
-    local lag=" - | - | - | - |"
-    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
-    if [ "$mode" != standalone ]; then
-      lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
-    fi
-    rows+=("$(awk -F'\t' -v s="$label" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
-    if [ "$mode" = async ] && [ "$op" = put ] && [ "$batch" = 1 ]; then
-      # The same put load paced at half of the peak just measured.
+    local base
+    base="$(cell_file "$mode" "$1" "$2" x)"; base="${base%.x}"
+    measure "$gp" "$hp" "$base" --op "$1" --batch "$2" --threads "$3"
+    if [ "$mode" = async ] && [ "$1" = put ] && [ "$2" = 1 ]; then
+      # Single-key puts paced at half of this round's async peak (the lag target's load).
       local half
-      half="$(awk -F'\t' '{printf "%d", $4 / 2}' <<<"$line")"
-      sample_lag "$hp" "$WORK/lag" & sampler=$!
-      line="$("$BENCH" --master "127.0.0.1:$gp" --op put --batch 1 --threads 4 --rate "$half" \
-        --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 --segments 4 --tsv)"
-      kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
-      lag=" $(percentile 50 "$WORK/lag.entries") | $(percentile 99 "$WORK/lag.entries") | $(percentile 50 "$WORK/lag.ms") | $(percentile 99 "$WORK/lag.ms") |"
-      rows+=("$(awk -F'\t' -v s="$label, paced at $half ops/s" '{printf "| %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$4,$5,$6,$7}' <<<"$line") $lag")
+      half="$(tail -1 "$base.tsv" | awk -F'\t' '{printf "%d", $4 / 2}')"
+      echo "$half" >>"$WORK/cell.async.paced.rate"
+      measure "$gp" "$hp" "$WORK/cell.async.paced" --op put --batch 1 --threads 16 --rate "$half"
     fi
   done
   cleanup
+}
+
+# measure GPORT HPORT BASE BENCH_FLAGS...: one cell; appends to BASE.tsv and the lag files.
+measure() {
+  local gp="$1" hp="$2" base="$3" sampler=""
+  shift 3
+  # A standby still applying the previous cell's backlog would count it against this one.
+  for _ in $(seq 600); do  # bounded: 60 s
+    curl -s --max-time 1 "127.0.0.1:$hp/status" | grep -q '"lag_entries":[1-9]' || break
+    sleep 0.1
+  done
+  # Sampled in every setup (standalone too), so its CPU cost (a curl every 100 ms) is the
+  # same in every row.
+  sample_lag "$hp" "$WORK/lag" & sampler=$!
+  "$BENCH" --master "127.0.0.1:$gp" "$@" --seconds "$RUN_SECONDS" --warmup-s 1 --keys 50000 \
+    --segments 4 --tsv >>"$base.tsv"
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  cat "$WORK/lag.entries" >>"$base.lag_entries"; cat "$WORK/lag.ms" >>"$base.lag_ms"
+}
+
+# row LABEL BASE WITH_LAG: the round with the median ops/s, the spread of all rounds, and the
+# lag percentiles over every round's samples.
+row() {
+  local label="$1" base="$2" with_lag="$3" median spread lag=" - | - | - | - |"
+  median="$(sort -t$'\t' -k4,4n "$base.tsv" | awk 'NR==1{n=0} {l[++n]=$0} END{print l[int((n+1)/2)]}')"
+  spread="$(awk -F'\t' 'NR==1{lo=$4; hi=$4} {if ($4<lo) lo=$4; if ($4>hi) hi=$4} END{printf "%d-%d", lo, hi}' "$base.tsv")"
+  if [ "$with_lag" = yes ]; then
+    lag=" $(percentile 50 "$base.lag_entries") | $(percentile 99 "$base.lag_entries") | $(percentile 50 "$base.lag_ms") | $(percentile 99 "$base.lag_ms") |"
+  fi
+  awk -F'\t' -v s="$label" -v r="$spread" '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", s,$1,$2,$3,$4,r,$5,$6,$7}' <<<"$median"
+  echo "$lag"
 }
 
 # full_sync N: a primary with N objects, then a new standby; seconds until it streams caught up.
@@ -114,20 +139,35 @@ full_sync() {
   cleanup
 }
 
-run_setup standalone standalone
-run_setup "primary + async standby" async
-run_setup "primary + sync standby" sync
+# Rounds interleave the setups, so a slow spell of the shared machine hits all of them alike.
+for _ in $(seq "$ROUNDS"); do
+  for mode in standalone async sync; do run_setup "$mode"; done
+done
+rows=()
+declare -A LABEL=([standalone]="standalone" [async]="primary + async standby" [sync]="primary + sync standby")
+for mode in standalone async sync; do
+  for cell in "${CELLS[@]}"; do
+    set -- $cell
+    base="$(cell_file "$mode" "$1" "$2" x)"; base="${base%.x}"
+    rows+=("$(row "${LABEL[$mode]}" "$base" "$([ "$mode" = standalone ] && echo no || echo yes)")")
+  done
+  if [ "$mode" = async ]; then
+    rates="$(paste -sd/ "$WORK/cell.async.paced.rate")"
+    rows+=("$(row "primary + async standby, paced at $rates ops/s (half of each round's peak)" "$WORK/cell.async.paced" yes)")
+  fi
+done
 full_sync "$FULL_SYNC_OBJECTS"
 
 table="$(
   echo "### Replication overhead — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc)"
   echo
-  echo "Command: \`bench/replication.sh\` (4 threads, ${RUN_SECONDS} s per cell, pipelined single-key"
-  echo "streams or batch 128; lag sampled from the primary's /status every 100 ms during the load,"
-  echo "in every setup). Load average at the start: $LOAD_AT_START."
+  echo "Command: \`bench/replication.sh\` ($ROUNDS rounds interleaving the setups, ${RUN_SECONDS} s per"
+  echo "cell; each row is the round with the median ops/s, with the range over all rounds; single-key"
+  echo "ops on the client's pipelined streams; lag sampled from the primary's /status every 100 ms"
+  echo "during the load, percentiles over every round). Load average at the start: $LOAD_AT_START."
   echo
-  echo "| setup | op | batch | ops/s | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| setup | op | batch | threads | ops/s | ops/s range | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "$full_sync_line"
