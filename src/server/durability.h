@@ -48,6 +48,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/durability_status.h"
+#include "server/low_priority_runner.h"
 #include "server/metrics.h"
 #include "server/snapshot_image_source.h"
 #include "server/write_gate.h"
@@ -178,6 +179,11 @@ class Durability : public oplog::LogObserver {
   std::mutex snapshot_mu_;
   mutable std::mutex stats_mu_;
   DurabilityStatus stats_;  // the snapshot and recovery fields only
+
+  // Serializes and writes snapshots at --snapshot-priority while the snapshot thread itself
+  // (which captures, truncates and removes WAL segments, all under locks clients share) runs at
+  // normal priority. Set while started; guarded by snapshot_mu_.
+  std::unique_ptr<LowPriorityRunner> writer_;
 
   // The snapshot thread.
   std::mutex loop_mu_;
