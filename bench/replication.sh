@@ -47,8 +47,8 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 # loop of 4 single-key requests measured the round trip, not the throughput: sync mode then
 # looked 2x slower only because each request waits longer).
 CELLS=("put 1 128" "mixed 1 128" "put 128 16")
-# One file of tandem-bench TSV lines (and of lag samples) per setup and cell, over all rounds.
-cell_file() { echo "$WORK/cell.$1.$2.$3.$4"; }  # MODE OP BATCH SUFFIX
+# Per setup and cell, over all rounds: BASE.tsv (tandem-bench lines), BASE.lag_entries/lag_ms.
+cell_base() { echo "$WORK/cell.$1.$2.$3"; }  # MODE OP BATCH
 
 # run_setup MODE: MODE is standalone | async | sync; one pass over every cell.
 run_setup() {
@@ -65,7 +65,7 @@ run_setup() {
   for cell in "${CELLS[@]}"; do
     set -- $cell
     local base
-    base="$(cell_file "$mode" "$1" "$2" x)"; base="${base%.x}"
+    base="$(cell_base "$mode" "$1" "$2")"
     measure "$gp" "$hp" "$base" --op "$1" --batch "$2" --threads "$3"
     if [ "$mode" = async ] && [ "$1" = put ] && [ "$2" = 1 ]; then
       # Single-key puts paced at half of this round's async peak (the lag target's load).
@@ -148,7 +148,7 @@ declare -A LABEL=([standalone]="standalone" [async]="primary + async standby" [s
 for mode in standalone async sync; do
   for cell in "${CELLS[@]}"; do
     set -- $cell
-    base="$(cell_file "$mode" "$1" "$2" x)"; base="${base%.x}"
+    base="$(cell_base "$mode" "$1" "$2")"
     rows+=("$(row "${LABEL[$mode]}" "$base" "$([ "$mode" = standalone ] && echo no || echo yes)")")
   done
   if [ "$mode" = async ]; then

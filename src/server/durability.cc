@@ -336,9 +336,11 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
     if (seq == 0) return SnapshotResult{};  // an empty state: nothing to write
   }
   // Serializing takes a core for a second or more: on a small machine the threads that serve
-  // clients go first. No lock is held while it runs.
+  // clients go first. No lock is held while it runs. A rebase runs on the follower's thread,
+  // which must not wait behind idle-class work: it writes inline, as before.
   auto write = [&] { return WriteImage(*image, rebase); };
-  StatusOr<snapshot::SnapshotInfo> written = writer_ != nullptr ? writer_->Run(write) : write();
+  StatusOr<snapshot::SnapshotInfo> written =
+      writer_ != nullptr && !rebase ? writer_->Run(write) : write();
   const double seconds = SecondsSince(start);
   if (!written.ok()) {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -437,8 +439,8 @@ void Durability::RequestSnapshot(std::function<void(StatusOr<SnapshotResult>)> d
 void Durability::SnapshotLoop() {
   // Normal priority: the capture takes every shard lock for a moment and then each in turn, the
   // truncation the log's. At SCHED_IDLE a busy machine could leave this thread off the CPU while
-  // it holds one, and a client waiting on it would wait as long (a get's p99 during snapshots
-  // was 4-7x its baseline so). Only the serialization runs low (writer_).
+  // it holds one, and a client waiting on it would wait as long. Only the serialization runs
+  // low (writer_).
   const auto interval = std::chrono::seconds(std::max<int64_t>(config_.snapshot_interval_s, 0));
   auto next = Steady::now() + interval;
   std::unique_lock<std::mutex> lock(loop_mu_);
