@@ -15,13 +15,19 @@ cleanup() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A port on 127.0.0.1 nobody listens on right now.
+# A port on 127.0.0.1 nobody listens on right now, below the kernel's ephemeral range: a port in
+# that range can become some outgoing connection's source port between this check and the bind
+# (a bench run failed so: "Address already in use").
 free_port() {
-  local p
+  local low p base=10000 span
+  low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+  span=$((low - base))
+  if [ "$span" -lt 1000 ]; then base=20000; span=40000; fi
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((base + RANDOM % span))
     port_in_use "$p" || { echo "$p"; return 0; }
   done
+  echo "bench: no free port found" >&2
   return 1
 }
 

@@ -21,6 +21,8 @@ for bin in "$MASTER" "$BENCH"; do
 done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-bench.XXXXXX")"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # port_in_use, free_port (its cleanup is replaced below)
 MASTER_PID=""
 
 stop_master() {
@@ -41,18 +43,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port nothing listens on right now (the master's bind is the real check).
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  echo "bench: no free port found" >&2
-  return 1
-}
 
 # start_master NAME [extra flags...]: sets MASTER_PID and MASTER_ADDR, waits until ready (5 s).
 start_master() {
