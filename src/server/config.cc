@@ -91,6 +91,9 @@ void AddDurabilityFlags(CLI::App& app, MasterConfig& c) {
   app.add_option("--snapshot-priority", c.snapshot_priority,
                  "CPU priority of the snapshot thread: idle (SCHED_IDLE, uses only spare CPU, "
                  "clients never wait for it) or low (nice 10: progresses on a saturated machine)");
+  app.add_option("--snapshot-write-mib-per-s", c.snapshot_write_mib_per_s,
+                 "average disk write rate of a snapshot, in 1 MiB synced pieces, so its "
+                 "write-back does not stall clients; 0: as fast as the disk takes it");
 }
 
 // Verification (issue 6).
@@ -258,6 +261,10 @@ std::string ValidateDurabilityConfig(const MasterConfig& c) {
   }
   if (c.snapshot_priority != "idle" && c.snapshot_priority != "low") {
     return "invalid --snapshot-priority '" + c.snapshot_priority + "': expected idle or low";
+  }
+  if (c.snapshot_write_mib_per_s < 0 || c.snapshot_write_mib_per_s > 1'000'000) {
+    return "invalid --snapshot-write-mib-per-s " + std::to_string(c.snapshot_write_mib_per_s) +
+           ": must be in [0, 1000000] (0: unpaced)";
   }
   if (c.snapshot_retention < 1 || c.snapshot_retention > 1000) {
     return "invalid --snapshot-retention " + std::to_string(c.snapshot_retention) +

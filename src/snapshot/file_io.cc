@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace tandem::snapshot {
 namespace {
@@ -32,6 +34,11 @@ Status WritableFile::Open(const std::string& path) {
   return Status::Ok();
 }
 
+void WritableFile::Pace(uint64_t bytes_per_s, size_t sync_every) {
+  pacer_ = WritePacer(bytes_per_s);
+  sync_every_ = bytes_per_s == 0 ? 0 : std::max<size_t>(sync_every, 4096);
+}
+
 Status WritableFile::Append(std::string_view data) {
   bytes_ += data.size();
   if (buffer_.size() + data.size() > kWriteBuffer) {
@@ -45,13 +52,39 @@ Status WritableFile::Append(std::string_view data) {
   return Status::Ok();
 }
 
-Status WritableFile::Flush() {
-  std::string_view data = buffer_;
+Status WritableFile::WriteAll(std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IoError("write", path_);
     data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status WritableFile::Flush() {
+  std::string_view data = buffer_;
+  if (!pacer_.enabled()) {
+    Status s = WriteAll(data);
+    buffer_.clear();
+    return s;
+  }
+  if (flushed_ == 0 && !data.empty()) first_write_ = std::chrono::steady_clock::now();
+  while (!data.empty()) {
+    const size_t piece = std::min(data.size(), sync_every_ - unsynced_);
+    if (Status s = WriteAll(data.substr(0, piece)); !s.ok()) return s;
+    data.remove_prefix(piece);
+    flushed_ += piece;
+    unsynced_ += piece;
+    if (unsynced_ < sync_every_) continue;
+    if (::fdatasync(fd_) != 0) return IoError("fdatasync", path_);
+    unsynced_ = 0;
+    const std::chrono::nanoseconds wait =
+        pacer_.Delay(flushed_, std::chrono::steady_clock::now() - first_write_);
+    if (wait.count() > 0) {
+      std::this_thread::sleep_for(wait);
+      paced_seconds_ += std::chrono::duration<double>(wait).count();
+    }
   }
   buffer_.clear();
   return Status::Ok();

@@ -3,11 +3,13 @@
 // Errors come back as INTERNAL statuses naming the path and errno text.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
+#include "snapshot/write_pacer.h"
 
 namespace tandem::snapshot {
 
@@ -21,18 +23,30 @@ class WritableFile {
 
   // Creates or truncates `path`.
   Status Open(const std::string& path);
+  // Writes at most `bytes_per_s` on average, each `sync_every` bytes pushed to the disk
+  // (fdatasync) before the next: small, spread-out write-backs instead of one burst. 0: off.
+  void Pace(uint64_t bytes_per_s, size_t sync_every);
   Status Append(std::string_view data);
   Status Sync();  // flushes the buffer, then fsync
   Status Close();
   uint64_t bytes() const { return bytes_; }
+  // Time spent waiting for the pace, in seconds.
+  double paced_seconds() const { return paced_seconds_; }
 
  private:
   Status Flush();
+  Status WriteAll(std::string_view data);
 
   std::string path_;
   int fd_ = -1;
   std::string buffer_;
   uint64_t bytes_ = 0;
+  WritePacer pacer_{0};
+  size_t sync_every_ = 0;
+  uint64_t flushed_ = 0;   // bytes handed to write(2)
+  uint64_t unsynced_ = 0;  // of which not yet fdatasync'ed (paced mode)
+  double paced_seconds_ = 0;
+  std::chrono::steady_clock::time_point first_write_{};
 };
 
 class ReadableFile {

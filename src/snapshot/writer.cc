@@ -14,7 +14,8 @@ namespace {
 
 // Header, blocks and footer; counts what it wrote into *out.
 Status WriteBody(const meta::StateImage& image, const SnapshotHeader& header,
-                 const WriteOptions& options, WritableFile& file, WrittenSnapshot* out) {
+                 const WriteOptions& options, const std::function<void()>& between_blocks,
+                 WritableFile& file, WrittenSnapshot* out) {
   uint64_t header_checksum = 0;
   if (Status s = file.Append(EncodeHeader(header, image.header(), &header_checksum)); !s.ok()) {
     return s;
@@ -39,6 +40,7 @@ Status WriteBody(const meta::StateImage& image, const SnapshotHeader& header,
     file_checksum.Add(frame.checksum);
     ++out->blocks;
     out->objects += frame.object_count;
+    if (between_blocks) between_blocks();
     return error.ok();
   });
   if (!error.ok()) return error;
@@ -72,7 +74,8 @@ StatusOr<WrittenSnapshot> WriteSnapshotFile(const meta::StateImage& image, const
   out.epoch = header.epoch;
   WritableFile file;
   Status s = file.Open(tmp);
-  if (s.ok()) s = WriteBody(image, header, options, file, &out);
+  if (!meta.unpaced) file.Pace(options.max_bytes_per_s, options.paced_sync_bytes);
+  if (s.ok()) s = WriteBody(image, header, options, meta.between_blocks, file, &out);
   // Durable content before the name: a crash never leaves a `.snap` with missing bytes.
   if (s.ok()) s = file.Sync();
   Status closed = file.Close();
@@ -86,6 +89,7 @@ StatusOr<WrittenSnapshot> WriteSnapshotFile(const meta::StateImage& image, const
     return s;
   }
   out.bytes = file.bytes();
+  out.paced_seconds = file.paced_seconds();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

@@ -57,6 +57,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.oplog_buffer_entries, 1048576u);
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.snapshot_priority, "idle");
+  EXPECT_EQ(c.snapshot_write_mib_per_s, 32);
 }
 
 TEST(ConfigTest, FlagsSetEveryField) {
@@ -162,6 +163,11 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   const ConfigParseResult low = Parse({"--snapshot-priority", "low"});
   ASSERT_TRUE(low.config.has_value()) << low.message;
   EXPECT_EQ(low.config->snapshot_priority, "low");
+  ExpectConfigError(Parse({"--snapshot-write-mib-per-s", "-1"}), "--snapshot-write-mib-per-s");
+  ExpectConfigError(Parse({"--snapshot-write-mib-per-s", "2000000"}), "[0, 1000000]");
+  const ConfigParseResult unpaced = Parse({"--snapshot-write-mib-per-s", "0"});
+  ASSERT_TRUE(unpaced.config.has_value()) << unpaced.message;
+  EXPECT_EQ(unpaced.config->snapshot_write_mib_per_s, 0);
 }
 
 TEST(ConfigTest, ReplicationBatchMinGapIsBoundedByTheBatchTimeout) {
