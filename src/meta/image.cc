@@ -15,6 +15,7 @@
 // collected per segment and each segment's free ranges are built once, from the sorted
 // placements, after the last record.
 #include <algorithm>
+#include <numeric>
 
 #include "absl/container/flat_hash_map.h"
 #include "meta/errors.h"
@@ -65,8 +66,17 @@ class CapturedImage : public StateImage {
       const std::function<bool(const tandem::v1::ObjectChunk&)>& emit) const override {
     const int limit = static_cast<int>(std::clamp<size_t>(max_objects, 1, 1 << 20));
     tandem::v1::ObjectChunk chunk;
+    std::vector<uint32_t> order;
     for (const ShardCopy& shard : shards_) {
-      for (const ShardCopy::Object& o : shard.objects) {
+      // Key order inside each shard makes the image deterministic. Sorted here, by whoever
+      // serializes (a snapshot's low-priority thread), not by the capture.
+      order.resize(shard.objects.size());
+      std::iota(order.begin(), order.end(), 0u);
+      std::sort(order.begin(), order.end(), [&shard](uint32_t a, uint32_t b) {
+        return shard.key(shard.objects[a]) < shard.key(shard.objects[b]);
+      });
+      for (uint32_t index : order) {
+        const ShardCopy::Object& o = shard.objects[index];
         tandem::v1::ObjectRecord* r = chunk.add_objects();
         r->set_key(shard.keys.data() + o.key_begin, o.key_len);
         r->set_value_size(o.value_size);
@@ -283,7 +293,8 @@ Status BuildState(const tandem::v1::StateHeader& header,
 
 }  // namespace
 
-std::unique_ptr<StateImage> MetaStore::CaptureImage() const {
+std::unique_ptr<StateImage> MetaStore::CaptureImage(
+    const std::function<void()>& between_shards) const {
   Impl& m = *impl_;
   auto image = std::make_unique<CapturedImage>();  // allocated before any lock
   tandem::v1::StateHeader& h = image->header_;
@@ -321,22 +332,20 @@ std::unique_ptr<StateImage> MetaStore::CaptureImage() const {
     // Shard by shard, each under its own lock only: a shard a writer changed since the freeze
     // was copied by that writer, before the change.
     for (Shard& shard : m.shards) {
-      std::lock_guard<std::mutex> lock(shard.mu);
-      shard.state.FlushCapture();
+      {
+        std::lock_guard<std::mutex> lock(shard.mu);
+        shard.state.FlushCapture();
+      }
+      if (between_shards) between_shards();
     }
   }
   // Outside every lock.
   std::vector<uint64_t> digests(kShardCount);
   uint64_t objects = 0;
   for (int i = 0; i < kShardCount; ++i) {
-    ShardCopy& shard = image->shards_[i];
+    const ShardCopy& shard = image->shards_[i];
     digests[i] = shard.digest;
     objects += shard.objects.size();
-    // Key order inside each shard makes the image deterministic.
-    std::sort(shard.objects.begin(), shard.objects.end(),
-              [&shard](const ShardCopy::Object& a, const ShardCopy::Object& b) {
-                return shard.key(a) < shard.key(b);
-              });
   }
   h.set_object_count(objects);
   h.set_state_digest(CombineDigests(digests.data(), space_digest));

@@ -183,7 +183,10 @@ class MetaStore {
   // Copies the state at one seq: briefly holds every shard lock and the space lock (to read the
   // header and mark every shard), then copies shard by shard, each under its own lock; a writer
   // that reaches a shard not copied yet copies it first. No serialization under any lock.
-  std::unique_ptr<StateImage> CaptureImage() const;
+  // `between_shards`, when set, runs after each shard's copy, holding no lock a client path
+  // takes: a caller on a busy machine gives the CPU back there.
+  std::unique_ptr<StateImage> CaptureImage(
+      const std::function<void()>& between_shards = nullptr) const;
   // Replaces the whole state with an image (standby full sync, snapshot load). `next_chunk`
   // fills the next chunk and returns false when there are no more. Every record is validated
   // (overlaps, unknown handles, duplicates); on error returns INTERNAL and leaves the store

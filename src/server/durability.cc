@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <span>
 
+#include "server/cpu_yielder.h"
+
 namespace tandem::server {
 namespace {
 
@@ -45,13 +47,24 @@ uint64_t SnapshotTruncationPoint(uint64_t snapshot_seq, uint64_t min_needed_seq,
   return std::min({after_snapshot, min_needed_seq, window_last});
 }
 
+namespace {
+
+snapshot::WriteOptions SnapshotWriteOptionsOf(const MasterConfig& config) {
+  snapshot::WriteOptions options;
+  options.max_bytes_per_s = static_cast<uint64_t>(config.snapshot_write_mib_per_s) << 20;
+  return options;
+}
+
+}  // namespace
+
 Durability::Durability(const MasterConfig& config, Deps deps)
     : config_(config),
       deps_(std::move(deps)),
       fsync_(FsyncOf(config)),
       wal_dir_(WalDirOf(config)),
       snapshot_dir_(SnapshotDirOf(config)),
-      snapshots_(snapshot_dir_, static_cast<int>(config.snapshot_retention)),
+      snapshots_(snapshot_dir_, static_cast<int>(config.snapshot_retention),
+                 SnapshotWriteOptionsOf(config)),
       image_source_(&snapshots_, config.cluster_id) {}
 
 Durability::~Durability() { Stop(); }
@@ -285,13 +298,15 @@ void Durability::OnClear() {
 
 // ---- Snapshots ----
 
-StatusOr<snapshot::SnapshotInfo> Durability::WriteImage(const meta::StateImage& image,
-                                                        bool rebase) {
+StatusOr<snapshot::SnapshotInfo> Durability::WriteImage(
+    const meta::StateImage& image, bool rebase, const std::function<void()>& between_blocks) {
   snapshot::SnapshotMeta meta;
   meta.cluster_id = config_.cluster_id;
   meta.epoch = deps_.current_epoch ? deps_.current_epoch() : 0;
   meta.epoch = std::max(meta.epoch, image.header().applied_epoch());
   meta.created_ms = deps_.clock->NowMs();
+  meta.unpaced = rebase;
+  meta.between_blocks = between_blocks;
   StatusOr<snapshot::SnapshotInfo> written = snapshots_.Write(image, meta);
   if (written.ok() || !rebase || written.status().code() != ErrorCode::kFenced) return written;
   // A replaced state is authoritative: snapshots of a newer epoch here are of a history this
@@ -315,7 +330,10 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
   std::lock_guard<std::mutex> snapshot_lock(snapshot_mu_);
   if (!recovered_) return Unavailable("durability is not running");
   const auto start = Steady::now();
-  std::unique_ptr<meta::StateImage> image = deps_.store->CaptureImage();
+  // Both the capture and the serialization give the CPU back every ~100 µs (cpu_yielder.h).
+  CpuYielder yielder;
+  const std::function<void()> yield = [&yielder] { yielder.MaybeYield(); };
+  std::unique_ptr<meta::StateImage> image = deps_.store->CaptureImage(yield);
   const double capture_seconds = SecondsSince(start);
   const uint64_t seq = image->header().applied_seq();
   if (rebase) {
@@ -338,7 +356,7 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
   // Serializing takes a core for a second or more: on a small machine the threads that serve
   // clients go first. No lock is held while it runs. A rebase runs on the follower's thread,
   // which must not wait behind idle-class work: it writes inline, as before.
-  auto write = [&] { return WriteImage(*image, rebase); };
+  auto write = [&] { return WriteImage(*image, rebase, yield); };
   StatusOr<snapshot::SnapshotInfo> written =
       writer_ != nullptr && !rebase ? writer_->Run(write) : write();
   const double seconds = SecondsSince(start);

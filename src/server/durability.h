@@ -149,7 +149,8 @@ class Durability : public oplog::LogObserver {
   // Capture + write + WAL cleanup; serialized by snapshot_mu_. `rebase`: the state was replaced
   // (full sync): the WAL restarts after the snapshot.
   StatusOr<SnapshotResult> TakeSnapshot(bool rebase);
-  StatusOr<snapshot::SnapshotInfo> WriteImage(const meta::StateImage& image, bool rebase);
+  StatusOr<snapshot::SnapshotInfo> WriteImage(const meta::StateImage& image, bool rebase,
+                                              const std::function<void()>& between_blocks);
   // After a snapshot at `snapshot_seq`: drops the window's entries before
   // SnapshotTruncationPoint.
   void TruncateWindow(uint64_t snapshot_seq);

@@ -84,6 +84,24 @@ TEST_F(ImageTest, HeaderDescribesTheState) {
   EXPECT_EQ(objects, 50u);
 }
 
+TEST_F(ImageTest, TheBetweenShardsHookRunsOutsideEveryLockAndChangesNothing) {
+  // Once per shard, after its copy; a write from inside the hook would deadlock if a shard or
+  // the space lock were held there.
+  int calls = 0;
+  bool wrote = false;
+  std::unique_ptr<StateImage> hooked = source_.CaptureImage([&] {
+    if (++calls == kShardCount / 2 && !wrote) {
+      wrote = source_.PutStart(Put("during-capture", 10), 300).ok();
+    }
+  });
+  EXPECT_EQ(calls, kShardCount);
+  EXPECT_TRUE(wrote);
+  // The hooked image is the state at its freeze, the same as an unhooked one of that state.
+  EXPECT_EQ(hooked->header().state_digest(), image_->header().state_digest());
+  EXPECT_EQ(hooked->header().object_count(), 50u);
+  EXPECT_EQ(source_.GetStats().object_count, 51u);
+}
+
 TEST_F(ImageTest, ForEachChunkStopsWhenAsked) {
   int calls = 0;
   image_->ForEachChunk(7, [&](const ObjectChunk&) { return ++calls < 2; });
