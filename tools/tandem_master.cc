@@ -2,6 +2,7 @@
 // through etcd). Parses flags and the optional YAML file, starts the node, and runs until SIGINT
 // or SIGTERM, then shuts down gracefully (a leader hands over first).
 // Exit codes: 0 after a clean stop (or --help), 1 when the node cannot start, 2 for bad config.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +15,12 @@
 #include "server/master_server.h"
 
 int main(int argc, char** argv) {
+  // No glibc fastbins. The state's small blocks are allocated by gRPC threads and freed in bulk
+  // by others (a snapshot's image, a truncated OpLog window: millions at once); as fastbin
+  // chunks they wait in their arena until its next large malloc consolidates them all, and a
+  // gRPC thread that drew that malloc spun for seconds while new connections timed out. The
+  // per-thread cache still serves small blocks fast (docs/decisions.md).
+  mallopt(M_MXFAST, 0);
   using tandem::server::ConfigParseResult;
   const ConfigParseResult parsed = tandem::server::ParseMasterConfig(argc, argv);
   if (!parsed.config.has_value()) {
