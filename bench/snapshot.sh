@@ -3,7 +3,8 @@
 # bench/RESULTS.md unless BENCH_RESULTS=/dev/null).
 #   bench/snapshot.sh [BUILD_DIR]
 #   env: SNAP_OBJECTS (default 1000000), WAL_TAIL_KEYS (puts after the snapshot, 2 entries each;
-#        default 50000), BENCH_SECONDS (per latency run, default 6), SNAP_MASTER_FLAGS (extra
+#        default 50000), BENCH_SECONDS (per latency window, default 3), SNAP_WINDOWS (latency
+#        window pairs, default 8), SNAP_MASTER_FLAGS (extra
 #        tandem-master flags for rows 2-3, e.g. "--snapshot-priority low")
 # Rows:
 #  1. library: snapshot write / load of SNAP_OBJECTS objects and a cold start from that snapshot
@@ -11,8 +12,8 @@
 #  2. tandem-master: SNAP_OBJECTS objects loaded over gRPC, `tandemctl snapshot` (size, time),
 #     then WAL_TAIL_KEYS more puts, kill -9 and restart: recovery seconds (from /status) and
 #     time until the node answers again.
-#  3. client get latency (4 threads, pipelined) without snapshots, then with snapshots of the
-#     whole store taken back to back for the whole run (tandemctl snapshot in a loop).
+#  3. client get latency (4 threads, pipelined): SNAP_WINDOWS pairs of windows without and during
+#     back-to-back snapshots of the whole store (tandemctl snapshot in a loop); medians compared.
 #  4. put throughput with --wal-fsync always / interval / never (4 threads, pipelined).
 set -euo pipefail
 
@@ -25,7 +26,8 @@ TIMING="$BUILD_DIR/tests/unit/snapshot/snapshot_timing"
 RESULTS="${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}"
 OBJECTS="${SNAP_OBJECTS:-1000000}"
 TAIL_KEYS="${WAL_TAIL_KEYS:-50000}"
-RUN_SECONDS="${BENCH_SECONDS:-6}"
+RUN_SECONDS="${BENCH_SECONDS:-3}"
+WINDOWS="${SNAP_WINDOWS:-8}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-snap-bench.XXXXXX")"
 
 # shellcheck source=bench/lib.sh
@@ -82,25 +84,38 @@ recovered_seq="$(grep -o '"recovery":{[^}]*' <<<"$status" | json_field seq)"
 rss_kb="$(grep VmRSS "/proc/${PIDS[0]}/status" | awk '{print $2}')"
 
 # ---- 3. get latency without / during snapshots ----
+# SNAP_WINDOWS alternating pairs of BENCH_SECONDS windows: a baseline window (a `tandemctl status`
+# every 1.8 s, so both windows carry the same client-process churn) and a window taken entirely
+# during back-to-back snapshots; the ratio compares the medians of the per-window p99s (single
+# windows on a small VM vary by 2x on their own).
 get_run() {
-  "$BENCH" --master "127.0.0.1:$gp" --op get --threads 4 --seconds "$RUN_SECONDS" --warmup-s 1 \
+  "$BENCH" --master "127.0.0.1:$gp" --op get --threads 4 --seconds "$RUN_SECONDS" --warmup-s 0.5 \
     --keys 20000 --segments 2 --tsv
 }
-echo "snapshot bench: get latency baseline..." >&2
-base="$(get_run)"
-echo "snapshot bench: get latency during back-to-back snapshots..." >&2
+background() {  # background CMD...: runs CMD in a loop until $WORK/stop exists (bounded)
+  rm -f "$WORK/stop"
+  ( for _ in $(seq 1000); do [ -e "$WORK/stop" ] && break; "$@" || true; done ) &
+  bg_pid=$!
+  sleep 0.3
+}
+status_tick() { "$CTL" --master "127.0.0.1:$gp" --json status >/dev/null 2>&1; sleep 1.8; }
+snapshot_once() {
+  "$CTL" --master "127.0.0.1:$gp" --timeout-ms 120000 --json snapshot >>"$WORK/snaps.log" 2>&1
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 : >"$WORK/snaps.log"
-(
-  sleep 1.5  # after the bench's preload and warm-up
-  for _ in $(seq 1000); do
-    [ -e "$WORK/stop-snaps" ] && break
-    "$CTL" --master "127.0.0.1:$gp" --timeout-ms 120000 --json snapshot >>"$WORK/snaps.log" || break
-  done
-) &
-snapper=$!
-during="$(get_run)"
-touch "$WORK/stop-snaps"; wait "$snapper" 2>/dev/null || true
+base_p99=(); during_p99=(); base_ops=(); during_ops=()
+for w in $(seq "$WINDOWS"); do
+  echo "snapshot bench: latency window pair $w/$WINDOWS..." >&2
+  background status_tick
+  line="$(get_run)"; base_p99+=("$(cut -f7 <<<"$line")"); base_ops+=("$(cut -f4 <<<"$line")")
+  touch "$WORK/stop"; wait "$bg_pid" 2>/dev/null || true
+  background snapshot_once
+  line="$(get_run)"; during_p99+=("$(cut -f7 <<<"$line")"); during_ops+=("$(cut -f4 <<<"$line")")
+  touch "$WORK/stop"; wait "$bg_pid" 2>/dev/null || true
+done
 snaps_during="$(grep -c '"id"' "$WORK/snaps.log" || true)"
+snap_seconds="$(grep -o '"seconds":[0-9.]*' "$WORK/snaps.log" | cut -d: -f2 | sort -n | tr '\n' ' ')"
 cleanup
 
 # ---- 4. put throughput per --wal-fsync mode ----
@@ -108,29 +123,30 @@ fsync_rows=()
 for mode in always interval never; do
   gp="$(free_port)"; hp="$(free_port)"
   start "fsync-$mode" "$gp" "$hp" --wal-fsync "$mode" --snapshot-interval-s 0
-  line="$("$BENCH" --master "127.0.0.1:$gp" --op put --threads 4 --seconds "$RUN_SECONDS" \
+  line="$("$BENCH" --master "127.0.0.1:$gp" --op put --threads 4 --seconds 6 \
     --warmup-s 1 --segments 2 --tsv)"
   fsync_rows+=("$(awk -F'\t' -v m="$mode" '{printf "| put, --wal-fsync %s | %s ops/s | p50 %s µs, p99 %s µs |", m,$4,$6,$7}' <<<"$line")")
   cleanup
 done
 
-p99_base="$(awk -F'\t' '{print $7}' <<<"$base")"
-p99_during="$(awk -F'\t' '{print $7}' <<<"$during")"
+p99_base="$(median "${base_p99[@]}")"
+p99_during="$(median "${during_p99[@]}")"
 ratio="$(printf '%.2f' "$(echo "scale=3; $p99_during / $p99_base" | bc)")"
 
 table="$(
   echo "### Snapshots, WAL and cold start — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo "Command: \`bench/snapshot.sh $BUILD_DIR\` (SNAP_OBJECTS=$OBJECTS, WAL_TAIL_KEYS=$TAIL_KEYS,"
-  echo "BENCH_SECONDS=$RUN_SECONDS). tandem-master with --wal-fsync interval unless stated."
+  echo "BENCH_SECONDS=$RUN_SECONDS, SNAP_WINDOWS=$WINDOWS, SNAP_MASTER_FLAGS='${SNAP_MASTER_FLAGS:-}')."
+  echo "tandem-master with --wal-fsync interval unless stated."
   echo
   echo "| measurement | value | detail |"
   echo "|---|---|---|"
   echo "| load $OBJECTS objects over gRPC (batch 512, 2 threads) | ${load_s} s | |"
   echo "| \`tandemctl snapshot\` of $snap_objects objects | ${snap_s} s | $snap_bytes bytes |"
   echo "| cold start after kill -9: snapshot + WAL tail | ${recovery_s} s (recovery) | $tail_entries WAL entries ($wal_bytes WAL bytes), recovered seq $recovered_seq; ${ready_s} s until ready; RSS $((rss_kb / 1024)) MiB |"
-  awk -F'\t' '{printf "| get p99, no snapshot (4 threads) | %s µs | %s ops/s, p50 %s µs |\n", $7,$4,$6}' <<<"$base"
-  awk -F'\t' -v n="$snaps_during" '{printf "| get p99, snapshots back to back (4 threads) | %s µs | %s ops/s, p50 %s µs; %s snapshots during the run |\n", $7,$4,$6,n}' <<<"$during"
+  echo "| get p99, no snapshot (4 threads; median of $WINDOWS windows) | ${p99_base} µs | per window: ${base_p99[*]} µs; ops/s ${base_ops[*]} |"
+  echo "| get p99, snapshots back to back (median of $WINDOWS windows) | ${p99_during} µs | per window: ${during_p99[*]} µs; ops/s ${during_ops[*]}; $snaps_during snapshots, seconds each: ${snap_seconds}|"
   echo "| p99 during / baseline | ${ratio}x | target <= 2x |"
   printf '%s\n' "${fsync_rows[@]}"
   echo
