@@ -1,6 +1,8 @@
 // One standby's Sync stream on the primary: reactions from grpc, and the sender thread.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "replication/primary_impl.h"
 
 namespace tandem::replication {
@@ -215,13 +217,23 @@ grpc::Status PrimaryStream::SendStoredImage(StoredImage& image, uint64_t* after_
   SyncResponse msg;
   *msg.mutable_image_header() = header;
   if (!Write(std::move(msg))) return StopStatus();
+  // The file's blocks are small (~100 µs of serialization each, so the writer can yield);
+  // regrouped into messages of image_chunk_objects like a live image's.
+  const int per_message =
+      static_cast<int>(std::max<uint32_t>(primary_->options().image_chunk_objects, 1));
   bool ok = true;
-  tandem::Status read = image.ForEachChunk([&](const tandem::v1::ObjectChunk& chunk) {
-    SyncResponse part;
-    *part.mutable_image_chunk() = chunk;
+  SyncResponse part;
+  auto send = [&] {
     ok = Write(std::move(part));
+    part.Clear();
     return ok;
+  };
+  tandem::Status read = image.ForEachChunk([&](const tandem::v1::ObjectChunk& chunk) {
+    tandem::v1::ObjectChunk* pending = part.mutable_image_chunk();
+    pending->MergeFrom(chunk);
+    return pending->objects_size() + pending->requests_size() < per_message || send();
   });
+  if (ok && read.ok() && part.has_image_chunk()) send();
   if (!ok) return StopStatus();
   if (!read.ok()) {
     // Checked whole when opened, so the file changed underneath. The standby drops the partial
