@@ -198,6 +198,7 @@ void Durability::Start() {
   std::lock_guard<std::mutex> lock(loop_mu_);
   if (started_) return;
   started_ = true;
+  stopping_ = false;
   stop_ = false;
   {
     std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
@@ -212,6 +213,7 @@ void Durability::Start() {
 }
 
 void Durability::Stop() {
+  stopping_ = true;  // a paced snapshot under way finishes at disk speed
   {
     std::lock_guard<std::mutex> lock(loop_mu_);
     stop_ = true;
@@ -307,6 +309,7 @@ StatusOr<snapshot::SnapshotInfo> Durability::WriteImage(
   meta.created_ms = deps_.clock->NowMs();
   meta.unpaced = rebase;
   meta.between_blocks = between_blocks;
+  meta.stop_pacing = &stopping_;
   StatusOr<snapshot::SnapshotInfo> written = snapshots_.Write(image, meta);
   if (written.ok() || !rebase || written.status().code() != ErrorCode::kFenced) return written;
   // A replaced state is authoritative: snapshots of a newer epoch here are of a history this

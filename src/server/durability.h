@@ -168,6 +168,7 @@ class Durability : public oplog::LogObserver {
 
   std::atomic<bool> recovering_{false};
   std::atomic<bool> recovered_{false};
+  std::atomic<bool> stopping_{false};  // a snapshot under way stops pacing its writes
   snapshot::RecoveryReport report_;
 
   // The WAL. wal_mu_ orders OnAppend against Reset (a rebase) and Stop.

@@ -34,8 +34,9 @@ Status WritableFile::Open(const std::string& path) {
   return Status::Ok();
 }
 
-void WritableFile::Pace(uint64_t bytes_per_s, size_t sync_every) {
+void WritableFile::Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop) {
   pacer_ = WritePacer(bytes_per_s);
+  stop_pacing_ = stop;
   sync_every_ = bytes_per_s == 0 ? 0 : std::max<size_t>(sync_every, 4096);
 }
 
@@ -79,11 +80,15 @@ Status WritableFile::Flush() {
     if (unsynced_ < sync_every_) continue;
     if (::fdatasync(fd_) != 0) return IoError("fdatasync", path_);
     unsynced_ = 0;
-    const std::chrono::nanoseconds wait =
-        pacer_.Delay(flushed_, std::chrono::steady_clock::now() - first_write_);
-    if (wait.count() > 0) {
-      std::this_thread::sleep_for(wait);
-      paced_seconds_ += std::chrono::duration<double>(wait).count();
+    // Waits in steps of at most 10 ms, so a stop is seen soon.
+    for (int step = 0; step < 100'000; ++step) {
+      if (stop_pacing_ != nullptr && stop_pacing_->load(std::memory_order_relaxed)) break;
+      const std::chrono::nanoseconds wait =
+          pacer_.Delay(flushed_, std::chrono::steady_clock::now() - first_write_);
+      if (wait.count() <= 0) break;
+      const auto nap = std::min<std::chrono::nanoseconds>(wait, std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(nap);
+      paced_seconds_ += std::chrono::duration<double>(nap).count();
     }
   }
   buffer_.clear();

@@ -3,6 +3,7 @@
 // Errors come back as INTERNAL statuses naming the path and errno text.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -25,7 +26,8 @@ class WritableFile {
   Status Open(const std::string& path);
   // Writes at most `bytes_per_s` on average, each `sync_every` bytes pushed to the disk
   // (fdatasync) before the next: small, spread-out write-backs instead of one burst. 0: off.
-  void Pace(uint64_t bytes_per_s, size_t sync_every);
+  // Once *stop (when given) is true, the file no longer waits.
+  void Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop = nullptr);
   Status Append(std::string_view data);
   Status Sync();  // flushes the buffer, then fsync
   Status Close();
@@ -43,6 +45,7 @@ class WritableFile {
   uint64_t bytes_ = 0;
   WritePacer pacer_{0};
   size_t sync_every_ = 0;
+  const std::atomic<bool>* stop_pacing_ = nullptr;
   uint64_t flushed_ = 0;   // bytes handed to write(2)
   uint64_t unsynced_ = 0;  // of which not yet fdatasync'ed (paced mode)
   double paced_seconds_ = 0;

@@ -74,7 +74,9 @@ StatusOr<WrittenSnapshot> WriteSnapshotFile(const meta::StateImage& image, const
   out.epoch = header.epoch;
   WritableFile file;
   Status s = file.Open(tmp);
-  if (!meta.unpaced) file.Pace(options.max_bytes_per_s, options.paced_sync_bytes);
+  if (!meta.unpaced) {
+    file.Pace(options.max_bytes_per_s, options.paced_sync_bytes, meta.stop_pacing);
+  }
   if (s.ok()) s = WriteBody(image, header, options, meta.between_blocks, file, &out);
   // Durable content before the name: a crash never leaves a `.snap` with missing bytes.
   if (s.ok()) s = file.Sync();

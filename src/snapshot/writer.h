@@ -3,6 +3,7 @@
 // Serialization happens here, off every MetaStore lock (the image is already a copy).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -17,6 +18,8 @@ struct SnapshotMeta {
   uint64_t epoch = 0;       // the writer's current epoch; 0: the image's applied_epoch
   uint64_t created_ms = 0;  // wall clock, for snapshot age
   bool unpaced = false;     // ignore WriteOptions::max_bytes_per_s (a node serving no clients)
+  // When set and true, the rest of the file is written unpaced (a node that is stopping).
+  const std::atomic<bool>* stop_pacing = nullptr;
   // Runs after each block is serialized and written, e.g. to give the CPU back to clients.
   std::function<void()> between_blocks = nullptr;
 };

@@ -2,6 +2,7 @@
 // paced snapshot that loads back into the same state.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +93,26 @@ TEST(PacedFileTest, APacedFileTakesAtLeastItsBytesOverTheRate) {
   ASSERT_TRUE(file.Sync().ok());
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(370));  // 3/8 s
   ASSERT_TRUE(file.Close().ok());
+}
+
+TEST(PacedFileTest, AStoppingNodeWritesTheRestUnpaced) {
+  TempDir dir;
+  std::atomic<bool> stop{false};
+  WritableFile file;
+  ASSERT_TRUE(file.Open(dir.Sub("paced")).ok());
+  file.Pace(64 * 1024, 64 * 1024, &stop);  // 64 KiB/s: 1 MiB would take 16 s
+  const std::string piece(64 * 1024, 'x');
+  ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Sync().ok());  // two pieces, each due a second after the one before
+  EXPECT_GT(file.paced_seconds(), 0.5);
+  const double before = file.paced_seconds();
+  stop = true;
+  for (int i = 0; i < 14; ++i) ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Sync().ok());
+  EXPECT_EQ(file.paced_seconds(), before);  // no more waiting once the node stops
+  ASSERT_TRUE(file.Close().ok());
+  EXPECT_EQ(file.bytes(), 16u * piece.size());
 }
 
 class PacedSnapshotTest : public ::testing::Test {
