@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
 
   Step capture;
   auto image = source.CaptureImage();
-  capture.Print("capture", "CaptureImage: copy under the store's locks; the key sort is the writer's");
+  capture.Print("capture",
+                "CaptureImage: copy under the store's locks; the key sort is the writer's");
   tandem::snapshot::LocalDirStore store(dir, 1);
   Step write;
   auto info = store.Write(*image, {"timing", 1, 0});
