@@ -29,6 +29,12 @@ oplog::WalFsync FsyncOf(const MasterConfig& config) {
 
 Status Unavailable(const std::string& why) { return Status(ErrorCode::kUnavailable, why); }
 
+snapshot::WriteOptions SnapshotWriteOptionsOf(const MasterConfig& config) {
+  snapshot::WriteOptions options;
+  options.max_bytes_per_s = static_cast<uint64_t>(config.snapshot_write_mib_per_s) << 20;
+  return options;
+}
+
 }  // namespace
 
 std::string WalDirOf(const MasterConfig& config) {
@@ -46,16 +52,6 @@ uint64_t SnapshotTruncationPoint(uint64_t snapshot_seq, uint64_t min_needed_seq,
   const uint64_t after_snapshot = snapshot_seq == UINT64_MAX ? UINT64_MAX : snapshot_seq + 1;
   return std::min({after_snapshot, min_needed_seq, window_last});
 }
-
-namespace {
-
-snapshot::WriteOptions SnapshotWriteOptionsOf(const MasterConfig& config) {
-  snapshot::WriteOptions options;
-  options.max_bytes_per_s = static_cast<uint64_t>(config.snapshot_write_mib_per_s) << 20;
-  return options;
-}
-
-}  // namespace
 
 Durability::Durability(const MasterConfig& config, Deps deps)
     : config_(config),
@@ -198,7 +194,6 @@ void Durability::Start() {
   std::lock_guard<std::mutex> lock(loop_mu_);
   if (started_) return;
   started_ = true;
-  stopping_ = false;
   stop_ = false;
   {
     std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
@@ -213,10 +208,9 @@ void Durability::Start() {
 }
 
 void Durability::Stop() {
-  stopping_ = true;  // a paced snapshot under way finishes at disk speed
   {
     std::lock_guard<std::mutex> lock(loop_mu_);
-    stop_ = true;
+    stop_ = true;  // also ends the pacing of a snapshot under way (WriteImage)
   }
   loop_cv_.notify_all();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
@@ -309,7 +303,7 @@ StatusOr<snapshot::SnapshotInfo> Durability::WriteImage(
   meta.created_ms = deps_.clock->NowMs();
   meta.unpaced = rebase;
   meta.between_blocks = between_blocks;
-  meta.stop_pacing = &stopping_;
+  meta.stop_pacing = &stop_;
   StatusOr<snapshot::SnapshotInfo> written = snapshots_.Write(image, meta);
   if (written.ok() || !rebase || written.status().code() != ErrorCode::kFenced) return written;
   // A replaced state is authoritative: snapshots of a newer epoch here are of a history this

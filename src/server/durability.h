@@ -168,7 +168,6 @@ class Durability : public oplog::LogObserver {
 
   std::atomic<bool> recovering_{false};
   std::atomic<bool> recovered_{false};
-  std::atomic<bool> stopping_{false};  // a snapshot under way stops pacing its writes
   snapshot::RecoveryReport report_;
 
   // The WAL. wal_mu_ orders OnAppend against Reset (a rebase) and Stop.
@@ -191,7 +190,7 @@ class Durability : public oplog::LogObserver {
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
   std::deque<std::function<void(StatusOr<SnapshotResult>)>> requests_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};  // written under loop_mu_; read by a paced snapshot too
   bool started_ = false;
   std::thread snapshot_thread_;
 
