@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -99,23 +101,28 @@ TempDir::~TempDir() {
 }
 
 int PickFreePort() {
+  // Below the kernel's ephemeral range (32768+ here): a port the kernel hands out can be taken
+  // by any outgoing connection of a test running in parallel before our process binds it.
   static std::mutex mu;
   static std::set<int> handed_out;
+  static std::mt19937 random(static_cast<unsigned>(getpid()) * 2654435761u ^
+                             static_cast<unsigned>(time(nullptr)));
   std::lock_guard<std::mutex> lock(mu);
-  for (int attempt = 0; attempt < 50; ++attempt) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = 10000 + static_cast<int>(random() % 22000);  // 10000..31999
+    if (handed_out.count(port) > 0) continue;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     close(fd);
-    if (port > 0 && handed_out.insert(port).second) return port;
+    if (free) {
+      handed_out.insert(port);
+      return port;
+    }
   }
   return -1;
 }
