@@ -64,7 +64,7 @@ struct MasterConfig {
   std::string snapshot_priority = "idle";
   // Snapshot disk writes, MiB/s on average in 1 MiB synced pieces; 0: unpaced. A full sync's
   // rebase snapshot is never paced (the node serves no clients then).
-  int64_t snapshot_write_mib_per_s = 32;
+  int64_t snapshot_write_mib_per_s = 16;
   std::string config_file;  // --config, empty when none
   // ---- Verification (issue 6, DESIGN.md §6) ----
   uint32_t verify_interval_s = 30;            // standby sampled pass / leader DIGEST entry; 0: off

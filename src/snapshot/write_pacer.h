@@ -1,7 +1,7 @@
 // WritePacer: spreads a snapshot's disk writes over time. On a small virtual machine an unpaced
 // 50 MB write-back stalls the threads serving clients for milliseconds (measured in
 // bench/RESULTS.md: client p99 5-8x), while the same bytes written in 1 MiB synced pieces at
-// ~32 MiB/s leave it near its baseline. Pure arithmetic: the file that uses it does the sleeping.
+// 16-32 MiB/s leave it near its baseline. Pure arithmetic: the file that uses it does the sleeping.
 #pragma once
 
 #include <chrono>

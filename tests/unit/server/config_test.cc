@@ -57,7 +57,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.oplog_buffer_entries, 1048576u);
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.snapshot_priority, "idle");
-  EXPECT_EQ(c.snapshot_write_mib_per_s, 32);
+  EXPECT_EQ(c.snapshot_write_mib_per_s, 16);
 }
 
 TEST(ConfigTest, FlagsSetEveryField) {
