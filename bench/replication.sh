@@ -6,6 +6,8 @@
 # Lag is sampled from the primary's /status (standbys[0].lag_entries / lag_ms) every 100 ms
 # while the load runs. Rows: single-key put, mixed (80 % get), batch-128 put; for the async
 # standby also single-key put paced at half of the closed-loop peak (the lag target's load).
+# A second table gives each round's async and sync ops/s over that round's standalone ops/s
+# (median and range over the rounds): the throughput targets are read there.
 # Then a full sync: a primary holding FULL_SYNC_OBJECTS (default 1 000 000) objects, a new standby,
 # time from its start until it streams at the primary's seq.
 set -euo pipefail
@@ -141,10 +143,22 @@ full_sync() {
   cleanup
 }
 
-# Rounds interleave the setups, so a slow spell of the shared machine hits all of them alike.
-for _ in $(seq "$ROUNDS"); do
-  for mode in standalone async sync; do run_setup "$mode"; done
+# Rounds interleave the setups, so a slow spell of the shared machine hits all of them alike;
+# every other round runs them in reverse, so no setup always follows the same one.
+for r in $(seq "$ROUNDS"); do
+  order="standalone async sync"
+  [ $((r % 2)) -eq 0 ] && order="sync async standalone"
+  for mode in $order; do run_setup "$mode"; done
 done
+
+# paired MODE OP BATCH: per round, MODE's ops/s over standalone's in the same round; prints the
+# median and the range. The range shows how far one round's comparison can be trusted on the
+# machine at hand (on the 2-core VM of bench/RESULTS.md it spans 0.7x-1.4x).
+paired() {
+  awk -F'\t' 'NR==FNR {s[FNR]=$4; next} s[FNR] > 0 {printf "%.2f\n", $4 / s[FNR]}' \
+    "$(cell_base standalone "$2" "$3").tsv" "$(cell_base "$1" "$2" "$3").tsv" | sort -n |
+    awk '{v[NR]=$1} END {if (NR) printf "%.0f %% (%.0f-%.0f %%)", v[int((NR+1)/2)]*100, v[1]*100, v[NR]*100; else printf "-"}'
+}
 rows=()  # BENCH_ROUNDS=0: the full sync alone
 declare -A LABEL=([standalone]="standalone" [async]="primary + async standby" [sync]="primary + sync standby")
 for mode in standalone async sync; do
@@ -159,6 +173,13 @@ for mode in standalone async sync; do
     rows+=("$(row "primary + async standby, paced at $rates ops/s (half of each round's peak)" "$WORK/cell.async.paced" yes)")
   fi
 done
+ratio_rows=()
+if [ "$ROUNDS" -gt 0 ]; then
+  for cell in "${CELLS[@]}"; do
+    set -- $cell
+    ratio_rows+=("| $1 | $2 | $3 | $(paired async "$1" "$2") | $(paired sync "$1" "$2") |")
+  done
+fi
 full_sync "$FULL_SYNC_OBJECTS"
 
 table="$(
@@ -172,6 +193,13 @@ table="$(
   echo "| setup | op | batch | threads | ops/s | ops/s range | keys/s | p50 µs | p99 µs | lag p50 entries | lag p99 entries | lag p50 ms | lag p99 ms |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "Per-round paired ratios (each round's async or sync ops/s over its own standalone ops/s;"
+  echo "median of $ROUNDS rounds, range in brackets). Targets: async >= 90 %, sync >= 70 %."
+  echo
+  echo "| op | batch | threads | async / standalone | sync / standalone |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${ratio_rows[@]}"
   echo
   echo "$full_sync_line"
   echo
