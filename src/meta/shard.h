@@ -32,7 +32,7 @@ struct ShardCopy {
   };
   std::string_view key(const Object& o) const { return {keys.data() + o.key_begin, o.key_len}; }
 
-  std::vector<Object> objects;  // in table order; ForEachChunk emits them sorted by key
+  std::vector<Object> objects;  // in table order; ForEachChunk sorts them by key hash
   std::string keys;             // every key's bytes, back to back
   std::vector<Placement> replicas;
   uint64_t digest = 0;
