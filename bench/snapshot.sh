@@ -10,7 +10,7 @@
 #  1. library: snapshot write / load of SNAP_OBJECTS objects and a cold start from that snapshot
 #     plus a 100 k-entry WAL tail (tests/unit/snapshot/snapshot_timing, no network).
 #  2. tandem-master: SNAP_OBJECTS objects loaded over gRPC; then (after row 3, on the same node)
-#     `tandemctl snapshot` (size, time, paced at the default rate), WAL_TAIL_KEYS more puts, kill -9
+#     `tandemctl snapshot` (size, time; no client load, so not paced), WAL_TAIL_KEYS more puts, kill -9
 #     and restart: recovery seconds (from /status) and time until the node answers again; then
 #     one unpaced `tandemctl snapshot` on the restarted node (--snapshot-write-mib-per-s 0).
 #  3. client get latency (4 threads, pipelined) on the node the load filled: SNAP_WINDOWS pairs of
@@ -154,7 +154,7 @@ table="$(
   echo "| measurement | value | detail |"
   echo "|---|---|---|"
   echo "| load $OBJECTS objects over gRPC (batch 512, 2 threads) | ${load_s} s | |"
-  echo "| \`tandemctl snapshot\` of $snap_objects objects, paced (default rate) | ${snap_s} s | $snap_bytes bytes |"
+  echo "| \`tandemctl snapshot\` of $snap_objects objects, default flags, no client load (unpaced: idle node) | ${snap_s} s | $snap_bytes bytes |"
   echo "| \`tandemctl snapshot\` of $unpaced_objects objects, unpaced, after the restart | ${unpaced_s} s | --snapshot-write-mib-per-s 0 |"
   echo "| cold start after kill -9: snapshot + WAL tail | ${recovery_s} s (recovery) | $tail_entries WAL entries ($wal_bytes WAL bytes), recovered seq $recovered_seq; ${ready_s} s until ready; RSS $((rss_kb / 1024)) MiB |"
   echo "| get p99, no snapshot (4 threads, on the node the load filled; median of $WINDOWS windows) | ${p99_base} µs | per window: ${base_p99[*]} µs; ops/s ${base_ops[*]} |"

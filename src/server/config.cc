@@ -92,8 +92,9 @@ void AddDurabilityFlags(CLI::App& app, MasterConfig& c) {
                  "CPU priority of the snapshot thread: idle (SCHED_IDLE, uses only spare CPU, "
                  "clients never wait for it) or low (nice 10: progresses on a saturated machine)");
   app.add_option("--snapshot-write-mib-per-s", c.snapshot_write_mib_per_s,
-                 "average disk write rate of a snapshot, in 1 MiB synced pieces, so its "
-                 "write-back does not stall clients; 0: as fast as the disk takes it");
+                 "average disk write rate of a snapshot while clients are served, in 1 MiB synced "
+                 "pieces, so its write-back does not stall them (a node nobody uses writes at "
+                 "once); 0: as fast as the disk takes it");
 }
 
 // Verification (issue 6).

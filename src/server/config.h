@@ -62,8 +62,8 @@ struct MasterConfig {
   // CPU priority of the snapshot thread: "idle" (SCHED_IDLE: only CPU nothing else wants) or
   // "low" (nice 10: a small share even on a saturated machine).
   std::string snapshot_priority = "idle";
-  // Snapshot disk writes, MiB/s on average in 1 MiB synced pieces; 0: unpaced. A full sync's
-  // rebase snapshot is never paced (the node serves no clients then).
+  // Snapshot disk writes, MiB/s on average in 1 MiB synced pieces, while the node serves anyone
+  // (an idle node writes at once); 0: unpaced. A full sync's rebase snapshot is never paced.
   int64_t snapshot_write_mib_per_s = 16;
   std::string config_file;  // --config, empty when none
   // ---- Verification (issue 6, DESIGN.md §6) ----

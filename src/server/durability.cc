@@ -304,6 +304,15 @@ StatusOr<snapshot::SnapshotInfo> Durability::WriteImage(
   meta.unpaced = rebase;
   meta.between_blocks = between_blocks;
   meta.stop_pacing = &stop_;
+  if (deps_.activity) {
+    // Idle since the previous piece: nobody is waiting on this node, so the piece need not wait.
+    meta.idle = [activity = deps_.activity, last = deps_.activity()]() mutable {
+      const uint64_t now = activity();
+      const bool idle = now == last;
+      last = now;
+      return idle;
+    };
+  }
   StatusOr<snapshot::SnapshotInfo> written = snapshots_.Write(image, meta);
   if (written.ok() || !rebase || written.status().code() != ErrorCode::kFenced) return written;
   // A replaced state is authoritative: snapshots of a newer epoch here are of a history this
@@ -365,8 +374,8 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
     return written.status();
   }
   const snapshot::SnapshotInfo& info = written.value();
-  SnapshotResult result{info.id,    info.epoch, info.seq,       info.objects,
-                        info.bytes, seconds,    capture_seconds};
+  SnapshotResult result{info.id,    info.epoch, info.seq,        info.objects,
+                        info.bytes, seconds,    capture_seconds, info.paced_seconds};
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++stats_.snapshots_taken;
@@ -401,9 +410,9 @@ StatusOr<SnapshotResult> Durability::TakeSnapshot(bool rebase) {
   }
   spdlog::info(
       "durability: snapshot {} written: seq {} epoch {}, {} objects, {} bytes in {:.3f} s "
-      "(capture {:.1f} ms); {} WAL segment(s) removed",
+      "(capture {:.1f} ms, paced {:.3f} s); {} WAL segment(s) removed",
       info.id, info.seq, info.epoch, info.objects, info.bytes, seconds, capture_seconds * 1e3,
-      removed);
+      info.paced_seconds, removed);
   return result;
 }
 

@@ -66,6 +66,7 @@ struct SnapshotResult {
   uint64_t bytes = 0;
   double seconds = 0;          // capture + write
   double capture_seconds = 0;  // the copy-on-write capture alone
+  double paced_seconds = 0;    // waiting for --snapshot-write-mib-per-s (0 on an idle node)
 };
 
 // The durability directories of a config: --wal-dir / --snapshot-dir, else under --data-dir.
@@ -92,6 +93,9 @@ class Durability : public oplog::LogObserver {
     // The lowest seq a connected standby still needs from the LogBuffer, UINT64_MAX when none
     // (ReplicationPrimary::MinNeededSeq). Empty: no standbys, truncate to the snapshot.
     std::function<uint64_t()> min_needed_seq;
+    // A count that moves whenever the node works for someone (client requests served, entries
+    // applied). A snapshot is paced only while it moves; empty: always paced.
+    std::function<uint64_t()> activity;
   };
   // Borrowed deps must outlive this object.
   Durability(const MasterConfig& config, Deps deps);

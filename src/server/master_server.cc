@@ -44,16 +44,18 @@ MasterServer::MasterServer(MasterConfig config, Clock* clock)
       replication_(std::make_unique<ReplicationGate>(config_, &store_, &log_buffer_, &sequencer_)),
       durability_(std::make_unique<Durability>(
           config_,
-          Durability::Deps{.store = &store_,
-                           .log = &log_buffer_,
-                           .inner_gate = replication_.get(),
-                           .clock = clock_,
-                           .current_epoch =
-                               [this] {
-                                 return std::max({sequencer_.epoch(), store_.applied_epoch(),
-                                                  replication_->Collect().follower.primary_epoch});
-                               },
-                           .min_needed_seq = [this] { return replication_->MinNeededSeq(); }})),
+          Durability::Deps{
+              .store = &store_,
+              .log = &log_buffer_,
+              .inner_gate = replication_.get(),
+              .clock = clock_,
+              .current_epoch =
+                  [this] {
+                    return std::max({sequencer_.epoch(), store_.applied_epoch(),
+                                     replication_->Collect().follower.primary_epoch});
+                  },
+              .min_needed_seq = [this] { return replication_->MinNeededSeq(); },
+              .activity = [this] { return rpc_metrics_.TotalRequests() + store_.applied_seq(); }})),
       executor_(RequestExecutor::Deps{.store = &store_,
                                       .sequencer = &sequencer_,
                                       .clock = clock_,

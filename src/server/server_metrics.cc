@@ -54,6 +54,12 @@ void RpcMetrics::CountRequest(Rpc rpc, uint64_t keys) {
   if (series.keys != nullptr) series.keys->Inc(keys);
 }
 
+uint64_t RpcMetrics::TotalRequests() const {
+  uint64_t total = 0;
+  for (const Series& series : series_) total += series.requests->Value();
+  return total;
+}
+
 void RpcMetrics::CountError(Rpc rpc, ErrorCode code) {
   std::atomic<metrics::Counter*>& slot =
       series_[static_cast<size_t>(rpc)].errors[static_cast<size_t>(code)];

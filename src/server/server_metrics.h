@@ -58,6 +58,8 @@ class RpcMetrics {
   // One failed item (a per-key error of a batch counts once per key).
   void CountError(Rpc rpc, ErrorCode code);
   void ObserveLatency(Rpc rpc, double seconds);
+  // Requests counted so far, over every RPC.
+  uint64_t TotalRequests() const;
 
  private:
   struct Series {

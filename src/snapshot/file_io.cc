@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 namespace tandem::snapshot {
 namespace {
@@ -34,9 +35,11 @@ Status WritableFile::Open(const std::string& path) {
   return Status::Ok();
 }
 
-void WritableFile::Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop) {
+void WritableFile::Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop,
+                        std::function<bool()> idle) {
   pacer_ = WritePacer(bytes_per_s);
   stop_pacing_ = stop;
+  idle_ = std::move(idle);
   sync_every_ = bytes_per_s == 0 ? 0 : std::max<size_t>(sync_every, 4096);
 }
 
@@ -70,7 +73,7 @@ Status WritableFile::Flush() {
     buffer_.clear();
     return s;
   }
-  if (flushed_ == 0 && !data.empty()) first_write_ = std::chrono::steady_clock::now();
+  if (flushed_ == 0 && !data.empty()) pace_origin_ = std::chrono::steady_clock::now();
   while (!data.empty()) {
     const size_t piece = std::min(data.size(), sync_every_ - unsynced_);
     if (Status s = WriteAll(data.substr(0, piece)); !s.ok()) return s;
@@ -80,11 +83,16 @@ Status WritableFile::Flush() {
     if (unsynced_ < sync_every_) continue;
     if (::fdatasync(fd_) != 0) return IoError("fdatasync", path_);
     unsynced_ = 0;
+    if (idle_ && idle_()) {
+      pace_origin_ = std::chrono::steady_clock::now();
+      pace_origin_bytes_ = flushed_;
+      continue;
+    }
     // Waits in steps of at most 10 ms, so a stop is seen soon.
     for (int step = 0; step < 100'000; ++step) {
       if (stop_pacing_ != nullptr && stop_pacing_->load(std::memory_order_relaxed)) break;
-      const std::chrono::nanoseconds wait =
-          pacer_.Delay(flushed_, std::chrono::steady_clock::now() - first_write_);
+      const std::chrono::nanoseconds wait = pacer_.Delay(
+          flushed_ - pace_origin_bytes_, std::chrono::steady_clock::now() - pace_origin_);
       if (wait.count() <= 0) break;
       const auto nap = std::min<std::chrono::nanoseconds>(wait, std::chrono::milliseconds(10));
       std::this_thread::sleep_for(nap);

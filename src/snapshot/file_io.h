@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,8 +27,11 @@ class WritableFile {
   Status Open(const std::string& path);
   // Writes at most `bytes_per_s` on average, each `sync_every` bytes pushed to the disk
   // (fdatasync) before the next: small, spread-out write-backs instead of one burst. 0: off.
-  // Once *stop (when given) is true, the file no longer waits.
-  void Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop = nullptr);
+  // Once *stop (when given) is true, the file no longer waits. When idle() (when given) is true
+  // at a piece's end, that piece does not wait and the average restarts after it: a node that
+  // serves nobody writes at full speed, and pacing resumes as soon as someone is served.
+  void Pace(uint64_t bytes_per_s, size_t sync_every, const std::atomic<bool>* stop = nullptr,
+            std::function<bool()> idle = nullptr);
   Status Append(std::string_view data);
   Status Sync();  // flushes the buffer, then fsync
   Status Close();
@@ -46,10 +50,13 @@ class WritableFile {
   WritePacer pacer_{0};
   size_t sync_every_ = 0;
   const std::atomic<bool>* stop_pacing_ = nullptr;
+  std::function<bool()> idle_;
   uint64_t flushed_ = 0;   // bytes handed to write(2)
   uint64_t unsynced_ = 0;  // of which not yet fdatasync'ed (paced mode)
   double paced_seconds_ = 0;
-  std::chrono::steady_clock::time_point first_write_{};
+  // The pace is the average since this point: the first write, or the end of the last idle piece.
+  std::chrono::steady_clock::time_point pace_origin_{};
+  uint64_t pace_origin_bytes_ = 0;
 };
 
 class ReadableFile {

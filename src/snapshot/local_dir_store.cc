@@ -64,11 +64,18 @@ StatusOr<SnapshotInfo> LocalDirStore::Write(const meta::StateImage& image,
     return written.status();
   }
   const WrittenSnapshot& w = written.value();
-  spdlog::info("snapshot seq={} epoch={} objects={} bytes={} written in {:.2f} s ({})", w.seq,
-               w.epoch, w.objects, w.bytes, w.seconds, w.path);
+  spdlog::info(
+      "snapshot seq={} epoch={} objects={} bytes={} written in {:.2f} s ({:.2f} s of it "
+      "paced) ({})",
+      w.seq, w.epoch, w.objects, w.bytes, w.seconds, w.paced_seconds, w.path);
   ApplyRetention(meta.cluster_id);
-  return SnapshotInfo{
-      fs::path(w.path).filename().string(), w.seq, w.bytes, w.epoch, w.objects, w.seconds};
+  return SnapshotInfo{fs::path(w.path).filename().string(),
+                      w.seq,
+                      w.bytes,
+                      w.epoch,
+                      w.objects,
+                      w.seconds,
+                      w.paced_seconds};
 }
 
 Status LocalDirStore::CheckEpoch(std::string_view cluster_id, uint64_t epoch) const {

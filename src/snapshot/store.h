@@ -24,6 +24,7 @@ struct SnapshotInfo {
   uint64_t epoch = 0;
   uint64_t objects = 0;
   double write_seconds = 0;
+  double paced_seconds = 0;  // of write_seconds, waiting for the write pace
 };
 
 class SnapshotStore {

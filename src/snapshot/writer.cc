@@ -75,7 +75,7 @@ StatusOr<WrittenSnapshot> WriteSnapshotFile(const meta::StateImage& image, const
   WritableFile file;
   Status s = file.Open(tmp);
   if (!meta.unpaced) {
-    file.Pace(options.max_bytes_per_s, options.paced_sync_bytes, meta.stop_pacing);
+    file.Pace(options.max_bytes_per_s, options.paced_sync_bytes, meta.stop_pacing, meta.idle);
   }
   if (s.ok()) s = WriteBody(image, header, options, meta.between_blocks, file, &out);
   // Durable content before the name: a crash never leaves a `.snap` with missing bytes.

@@ -20,6 +20,9 @@ struct SnapshotMeta {
   bool unpaced = false;     // ignore WriteOptions::max_bytes_per_s (a node serving no clients)
   // When set and true, the rest of the file is written unpaced (a node that is stopping).
   const std::atomic<bool>* stop_pacing = nullptr;
+  // When set, asked after each paced piece: true (nobody is being served) skips that piece's
+  // wait. See WritableFile::Pace.
+  std::function<bool()> idle = nullptr;
   // Runs after each block is serialized and written, e.g. to give the CPU back to clients.
   std::function<void()> between_blocks = nullptr;
 };

@@ -42,9 +42,11 @@ MasterConfig DurableConfig(const std::string& data_dir, const std::string& fsync
 // would keep written pages: the tests of torn writes live in wal_test and recovery_test).
 class Node {
  public:
-  // `min_needed`: the standbys' MinNeededSeq as the node wires it (empty: no standbys).
+  // `min_needed`: the standbys' MinNeededSeq as the node wires it (empty: no standbys);
+  // `activity`: the count of work done for clients (empty: snapshots are always paced).
   explicit Node(MasterConfig config, WriteGate* inner = nullptr,
-                oplog::LogBufferOptions log_options = {}, std::function<uint64_t()> min_needed = {})
+                oplog::LogBufferOptions log_options = {}, std::function<uint64_t()> min_needed = {},
+                std::function<uint64_t()> activity = {})
       : config_(std::move(config)),
         log_(log_options),
         sequencer_(&log_, 1, 1),
@@ -54,7 +56,8 @@ class Node {
                                               .inner_gate = inner,
                                               .clock = &clock_,
                                               .current_epoch = [] { return uint64_t{1}; },
-                                              .min_needed_seq = std::move(min_needed)}) {}
+                                              .min_needed_seq = std::move(min_needed),
+                                              .activity = std::move(activity)}) {}
 
   Status Recover() {
     Status s = durability_.Recover();
@@ -434,6 +437,42 @@ TEST_F(DurabilityTest, PeriodicAndRequestedSnapshots) {
   Status stopped;
   node.durability().RequestSnapshot([&](StatusOr<SnapshotResult> r) { stopped = r.status(); });
   EXPECT_EQ(stopped.code(), ErrorCode::kUnavailable);
+}
+
+// --snapshot-write-mib-per-s holds while clients are served; a node nobody uses writes at once.
+TEST_F(DurabilityTest, SnapshotsArePacedOnlyWhileTheNodeIsBusy) {
+  MasterConfig config = DurableConfig(DataDir());
+  // ~3 MB below: 1 MiB pieces due 0.5 s apart. Nice 10, not idle-class: on a busy test machine
+  // an idle-class writer can fall so far behind the pace that it never has to wait.
+  config.snapshot_write_mib_per_s = 2;
+  config.snapshot_priority = "low";
+  std::atomic<bool> busy{false};
+  std::atomic<uint64_t> served{0};
+  Node node(config, nullptr, {}, {}, [&] { return busy ? ++served : served.load(); });
+  ASSERT_TRUE(node.Recover().ok());
+  node.durability().Start();
+  node.Mount("pool", 1ull << 40);
+  for (int i = 0; i < 80000; ++i) node.Put("key-" + std::to_string(i));
+  auto snapshot = [&node]() -> StatusOr<SnapshotResult> {
+    std::promise<StatusOr<SnapshotResult>> result;
+    node.durability().RequestSnapshot(
+        [&](StatusOr<SnapshotResult> r) { result.set_value(std::move(r)); });
+    auto future = result.get_future();
+    if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+      return Status(ErrorCode::kInternal, "no answer in 60 s");
+    }
+    return future.get();
+  };
+  StatusOr<SnapshotResult> idle = snapshot();
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+  EXPECT_GT(idle->bytes, 2u << 20);
+  EXPECT_EQ(idle->paced_seconds, 0.0);
+  node.Put("one-more");  // a new seq, so the next snapshot is a new file
+  busy = true;
+  StatusOr<SnapshotResult> paced = snapshot();
+  ASSERT_TRUE(paced.ok()) << paced.status().ToString();
+  EXPECT_GT(paced->paced_seconds, 0.0);
+  node.durability().Stop();
 }
 
 TEST_F(DurabilityTest, UnusableDirectoriesAreClearErrors) {

@@ -214,5 +214,16 @@ TEST(RpcMetricsTest, CountsRequestsKeysErrorsAndLatency) {
   EXPECT_EQ(text.find("tandem_rpc_keys_total{rpc=\"PutStart\"}"), std::string::npos);
 }
 
+TEST(RpcMetricsTest, TotalRequestsCountsEveryRpcOncePerRequest) {
+  Registry registry;
+  RpcMetrics rpc(&registry);
+  EXPECT_EQ(rpc.TotalRequests(), 0u);
+  rpc.CountRequest(Rpc::kBatchExistKey, 128);  // one request, whatever its key count
+  rpc.CountRequest(Rpc::kPutStart);
+  rpc.CountRequest(Rpc::kStreamRemove);
+  rpc.CountError(Rpc::kPutStart, ErrorCode::kObjectAlreadyExists);  // errors are not requests
+  EXPECT_EQ(rpc.TotalRequests(), 3u);
+}
+
 }  // namespace
 }  // namespace tandem::server::metrics

@@ -115,6 +115,42 @@ TEST(PacedFileTest, AStoppingNodeWritesTheRestUnpaced) {
   EXPECT_EQ(file.bytes(), 16u * piece.size());
 }
 
+TEST(PacedFileTest, AnIdleNodeWritesUnpaced) {
+  TempDir dir;
+  WritableFile file;
+  ASSERT_TRUE(file.Open(dir.Sub("idle")).ok());
+  int asked = 0;
+  file.Pace(64 * 1024, 64 * 1024, nullptr, [&asked] {
+    ++asked;
+    return true;
+  });  // 64 KiB/s: 1 MiB would take 16 s
+  const std::string piece(64 * 1024, 'x');
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Sync().ok());
+  EXPECT_EQ(file.paced_seconds(), 0.0);
+  EXPECT_EQ(asked, 16);  // once per synced piece
+  ASSERT_TRUE(file.Close().ok());
+  EXPECT_EQ(file.bytes(), 16u * piece.size());
+}
+
+TEST(PacedFileTest, PacingResumesAfterIdlePiecesWithoutCountingThem) {
+  TempDir dir;
+  WritableFile file;
+  ASSERT_TRUE(file.Open(dir.Sub("resume")).ok());
+  int asked = 0;
+  // 128 KiB/s and 64 KiB pieces: each paced piece is due 0.5 s after the one before.
+  file.Pace(128 * 1024, 64 * 1024, nullptr, [&asked] { return ++asked <= 8; });
+  const std::string piece(64 * 1024, 'x');
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Sync().ok());
+  // Eight idle pieces, then two paced ones (~1 s). Had the idle bytes counted against the
+  // average from the first write, the two would have waited ~5 s in all.
+  EXPECT_GT(file.paced_seconds(), 0.25);
+  EXPECT_LT(file.paced_seconds(), 2.5);
+  ASSERT_TRUE(file.Close().ok());
+  EXPECT_EQ(file.bytes(), 10u * piece.size());
+}
+
 class PacedSnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
