@@ -95,24 +95,29 @@ TEST(PacedFileTest, APacedFileTakesAtLeastItsBytesOverTheRate) {
   ASSERT_TRUE(file.Close().ok());
 }
 
+constexpr size_t kPiece = 64 * 1024;
+
+// Appends `count` pieces of kPiece bytes, then syncs them.
+void AppendPieces(WritableFile& file, int count) {
+  const std::string piece(kPiece, 'x');
+  for (int i = 0; i < count; ++i) ASSERT_TRUE(file.Append(piece).ok());
+  ASSERT_TRUE(file.Sync().ok());
+}
+
 TEST(PacedFileTest, AStoppingNodeWritesTheRestUnpaced) {
   TempDir dir;
   std::atomic<bool> stop{false};
   WritableFile file;
   ASSERT_TRUE(file.Open(dir.Sub("paced")).ok());
-  file.Pace(64 * 1024, 64 * 1024, &stop);  // 64 KiB/s: 1 MiB would take 16 s
-  const std::string piece(64 * 1024, 'x');
-  ASSERT_TRUE(file.Append(piece).ok());
-  ASSERT_TRUE(file.Append(piece).ok());
-  ASSERT_TRUE(file.Sync().ok());  // two pieces, each due a second after the one before
+  file.Pace(kPiece, kPiece, &stop);  // 64 KiB/s: 1 MiB would take 16 s
+  AppendPieces(file, 2);             // two pieces, each due a second after the one before
   EXPECT_GT(file.paced_seconds(), 0.5);
   const double before = file.paced_seconds();
   stop = true;
-  for (int i = 0; i < 14; ++i) ASSERT_TRUE(file.Append(piece).ok());
-  ASSERT_TRUE(file.Sync().ok());
+  AppendPieces(file, 14);
   EXPECT_EQ(file.paced_seconds(), before);  // no more waiting once the node stops
   ASSERT_TRUE(file.Close().ok());
-  EXPECT_EQ(file.bytes(), 16u * piece.size());
+  EXPECT_EQ(file.bytes(), 16 * kPiece);
 }
 
 TEST(PacedFileTest, AnIdleNodeWritesUnpaced) {
@@ -120,17 +125,15 @@ TEST(PacedFileTest, AnIdleNodeWritesUnpaced) {
   WritableFile file;
   ASSERT_TRUE(file.Open(dir.Sub("idle")).ok());
   int asked = 0;
-  file.Pace(64 * 1024, 64 * 1024, nullptr, [&asked] {
+  file.Pace(kPiece, kPiece, nullptr, [&asked] {
     ++asked;
     return true;
   });  // 64 KiB/s: 1 MiB would take 16 s
-  const std::string piece(64 * 1024, 'x');
-  for (int i = 0; i < 16; ++i) ASSERT_TRUE(file.Append(piece).ok());
-  ASSERT_TRUE(file.Sync().ok());
+  AppendPieces(file, 16);
   EXPECT_EQ(file.paced_seconds(), 0.0);
   EXPECT_EQ(asked, 16);  // once per synced piece
   ASSERT_TRUE(file.Close().ok());
-  EXPECT_EQ(file.bytes(), 16u * piece.size());
+  EXPECT_EQ(file.bytes(), 16 * kPiece);
 }
 
 TEST(PacedFileTest, PacingResumesAfterIdlePiecesWithoutCountingThem) {
@@ -139,16 +142,14 @@ TEST(PacedFileTest, PacingResumesAfterIdlePiecesWithoutCountingThem) {
   ASSERT_TRUE(file.Open(dir.Sub("resume")).ok());
   int asked = 0;
   // 128 KiB/s and 64 KiB pieces: each paced piece is due 0.5 s after the one before.
-  file.Pace(128 * 1024, 64 * 1024, nullptr, [&asked] { return ++asked <= 8; });
-  const std::string piece(64 * 1024, 'x');
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(file.Append(piece).ok());
-  ASSERT_TRUE(file.Sync().ok());
+  file.Pace(2 * kPiece, kPiece, nullptr, [&asked] { return ++asked <= 8; });
+  AppendPieces(file, 10);
   // Eight idle pieces, then two paced ones (~1 s). Had the idle bytes counted against the
   // average from the first write, the two would have waited ~5 s in all.
   EXPECT_GT(file.paced_seconds(), 0.25);
   EXPECT_LT(file.paced_seconds(), 2.5);
   ASSERT_TRUE(file.Close().ok());
-  EXPECT_EQ(file.bytes(), 10u * piece.size());
+  EXPECT_EQ(file.bytes(), 10 * kPiece);
 }
 
 class PacedSnapshotTest : public ::testing::Test {
